@@ -1,0 +1,1 @@
+"""Code generation: PyTorch modules from Jinja templates."""

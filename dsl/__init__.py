@@ -1,0 +1,1 @@
+"""archc: a compiler for neural-network architectures."""

@@ -1,0 +1,467 @@
+"""Text to AST: the Lark grammar in ``grammar/archc.lark``, an indenter, and a transformer.
+
+Syntax errors become :class:`archc.errors.ArchcError` with a location and a hint; nothing
+from Lark escapes this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.indenter import DedentError, Indenter
+
+from archc.dsl import ast
+from archc.errors import ArchcError, Diagnostic, Span
+
+#: The largest spec file archc reads, in bytes.
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
+
+
+class ArchIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 4
+
+
+@cache
+def _lark() -> Lark:
+    grammar = resources.files("archc.grammar").joinpath("archc.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        postlex=ArchIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        start=["start", "expr"],
+        cache=True,
+    )
+
+
+# Terminal names as a person would say them, for "expected ..." messages.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "a number",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "SHAPE": "a shape such as 3x224x224",
+    "REPEAT": "a repeat such as x4",
+    "COLON": "':'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "_NL": "a new line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "__ANON_0": "'->'",
+    "COMP_OP": "a comparison",
+    "POSITION": "'after' or 'before'",
+    "$END": "the end of the file",
+}
+
+
+def _describe(expected: set[str]) -> str:
+    words = sorted({_TERMINAL_WORDS.get(t, _terminal_text(t)) for t in expected})
+    if len(words) > 6:
+        words = words[:6] + ["..."]
+    return ", ".join(words)
+
+
+def _terminal_text(name: str) -> str:
+    try:
+        pattern = _lark().get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    if pattern.type == "str":
+        return repr(pattern.value)
+    return name.lower()
+
+
+def _token_text(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    if token.type == "_NL":
+        return "end of line"
+    if token.type == "_INDENT":
+        return "indentation"
+    if token.type == "_DEDENT":
+        return "end of block"
+    return repr(str(token))
+
+
+def _syntax_error(e: UnexpectedInput, file: str, text: str) -> ArchcError:
+    line, col = max(getattr(e, "line", 1) or 1, 1), max(getattr(e, "column", 1) or 1, 1)
+    hint: str | None = None
+    if isinstance(e, UnexpectedCharacters):
+        char = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
+        msg = f"syntax error: unexpected character {char!r}"
+        if char == "\t":
+            msg = "syntax error: unexpected tab"
+        elif not char.isascii():
+            hint = "names and operators are ASCII; retype the character"
+        else:
+            hint = f"expected {_describe(set(e.allowed or ()))}" if e.allowed else None
+    elif isinstance(e, UnexpectedToken):
+        token = e.token
+        if token.type in ("$END", "_DEDENT", "_INDENT", "_NL") and token.line is None:
+            line, col = _last_position(text)
+        msg = f"syntax error: unexpected {_token_text(token)}"
+        expected = set(e.expected or ())
+        hint = f"expected {_describe(expected)}"
+        if token.type == "_INDENT":
+            hint = "this line is indented more than the one before; indent only the body of a block"
+        elif expected == {"COLON"} or "COLON" in expected and token.type == "_NL":
+            hint = "a block or network header ends with ':'"
+    elif isinstance(e, UnexpectedEOF):
+        line, col = _last_position(text)
+        msg = "syntax error: unexpected end of file"
+        hint = f"expected {_describe(set(e.expected or ()))}"
+    else:  # pragma: no cover - Lark has no other kinds
+        msg = "syntax error"
+    return ArchcError([Diagnostic(Span(file, line, col, line, col + 1), msg, hint)], {file: text})
+
+
+def _last_position(text: str) -> tuple[int, int]:
+    lines = text.rstrip("\n").split("\n")
+    return len(lines), len(lines[-1]) + 1
+
+
+def parse_text(text: str, file: str = "<string>") -> ast.Module:
+    """Parse one spec file's text into an :class:`ast.Module`."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        raise ArchcError.at(Span(file, 0, 0), f"file is larger than {MAX_SOURCE_BYTES // 1024 // 1024} MiB")
+    if "\x00" in text:
+        raise ArchcError.at(Span(file, 1, 1), "file contains a NUL byte; is it a spec?")
+    source = text if text.endswith("\n") else text + "\n"
+    try:
+        tree = _lark().parse(source, start="start")
+    except UnexpectedInput as e:
+        raise _syntax_error(e, file, text) from None
+    except DedentError:
+        line = _bad_dedent_line(source)
+        raise ArchcError(
+            [
+                Diagnostic(
+                    Span(file, line, 1),
+                    "syntax error: this line's indentation matches no enclosing block",
+                    "indent it like the lines of the block it belongs to",
+                )
+            ],
+            {file: text},
+        ) from None
+    try:
+        return _ToAst(file).transform(tree)  # type: ignore[no-any-return]
+    except VisitError as e:
+        if isinstance(e.orig_exc, ArchcError):
+            raise ArchcError(e.orig_exc.diagnostics, {file: text}) from None
+        raise
+
+
+def parse_expr(text: str, file: str = "<command line>") -> ast.Expr:
+    """Parse one expression, as given to ``--set name=value``."""
+    try:
+        tree = _lark().parse(text, start="expr")
+    except UnexpectedInput as e:
+        raise _syntax_error(e, file, text) from None
+    return _ToAst(file).transform(tree)  # type: ignore[no-any-return]
+
+
+def _bad_dedent_line(source: str) -> int:
+    levels = [0]
+    depth = 0
+    for number, line in enumerate(source.split("\n"), 1):
+        stripped = line.strip()
+        depth += line.count("(") + line.count("[") - line.count(")") - line.count("]")
+        if not stripped or stripped.startswith("#") or stripped.startswith("->") or depth > 0:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent > levels[-1]:
+            levels.append(indent)
+        else:
+            while indent < levels[-1]:
+                levels.pop()
+            if indent != levels[-1]:
+                return number
+    return 1
+
+
+_NAME_RE = re.compile(r"[^\W\d]\w*")
+
+
+class _ToAst(Transformer[Token, Any]):
+    """Lark tree to :mod:`archc.dsl.ast` dataclasses."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _span(self, meta: Any) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.file, 0, 0)
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, tok: Token) -> Span:
+        return Span(self.file, tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
+
+    # ------------------------------------------------------------ top level
+    @v_args(meta=True)
+    def start(self, meta: Any, items: list[Any]) -> ast.Module:
+        module = ast.Module(self.file)
+        for item in items:
+            if isinstance(item, ast.Use):
+                module.uses.append(item)
+            elif isinstance(item, ast.BlockDef):
+                module.blocks.append(item)
+            elif isinstance(item, ast.NetworkDef):
+                module.networks.append(item)
+        return module
+
+    @v_args(meta=True)
+    def use(self, meta: Any, c: list[Any]) -> ast.Use:
+        return ast.Use(str(c[0])[1:-1], self._span(meta))
+
+    @v_args(meta=True)
+    def block(self, meta: Any, c: list[Any]) -> ast.BlockDef:
+        name, params, *body = c
+        return ast.BlockDef(str(name), tuple(params or ()), tuple(body), self._span(meta), self.file)
+
+    @v_args(meta=True)
+    def network(self, meta: Any, c: list[Any]) -> ast.NetworkDef:
+        name, params, *body = c
+        return ast.NetworkDef(str(name), tuple(params or ()), tuple(body), self._span(meta), self.file)
+
+    @v_args(meta=True)
+    def derived(self, meta: Any, c: list[Any]) -> ast.NetworkDef:
+        name, params, base, args, *edits = c
+        return ast.NetworkDef(
+            str(name),
+            tuple(params or ()),
+            (),
+            self._span(meta),
+            self.file,
+            base=str(base),
+            base_args=tuple(args or ()),
+            edits=tuple(edits),
+        )
+
+    def params(self, c: list[ast.Param]) -> list[ast.Param]:
+        return c
+
+    @v_args(meta=True)
+    def param(self, meta: Any, c: list[Any]) -> ast.Param:
+        return ast.Param(str(c[0]), c[1], self._span(meta))
+
+    def args(self, c: list[Any]) -> list[ast.Arg]:
+        return [a if isinstance(a, ast.Arg) else ast.Arg(None, a, a.span) for a in c]
+
+    @v_args(meta=True)
+    def kwarg(self, meta: Any, c: list[Any]) -> ast.Arg:
+        return ast.Arg(str(c[0]), c[1], self._span(meta))
+
+    @v_args(meta=True)
+    def insert(self, meta: Any, c: list[Any]) -> ast.Insert:
+        label, call, position, target = c
+        return ast.Insert(str(label), call, str(position), target, self._span(meta))
+
+    @v_args(meta=True)
+    def replace(self, meta: Any, c: list[Any]) -> ast.Replace:
+        return ast.Replace(c[0], c[1], self._span(meta))
+
+    @v_args(meta=True)
+    def remove(self, meta: Any, c: list[Any]) -> ast.Remove:
+        return ast.Remove(c[0], self._span(meta))
+
+    def target(self, c: list[Token]) -> tuple[str, ...]:
+        return tuple(str(t) for t in c)
+
+    # ------------------------------------------------------------ statements
+    @v_args(meta=True)
+    def input_stmt(self, meta: Any, c: list[Token]) -> ast.InputStmt:
+        return ast.InputStmt(tuple(int(p) for p in str(c[0]).split("x")), self._span(meta))
+
+    @v_args(meta=True)
+    def assign(self, meta: Any, c: list[Any]) -> ast.Assign:
+        return ast.Assign(str(c[0]), c[1], self._span(meta))
+
+    @v_args(meta=True)
+    def ret(self, meta: Any, c: list[Any]) -> ast.Return:
+        return ast.Return(c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def flow_stmt(self, meta: Any, c: list[Any]) -> ast.FlowStmt:
+        return ast.FlowStmt(c[0], self._span(meta))
+
+    # ------------------------------------------------------------ dataflow
+    @v_args(meta=True)
+    def flow(self, meta: Any, c: list[Any]) -> ast.Flow:
+        source, *chain = c
+        if isinstance(source, ast.Flow) and not chain:
+            return source
+        return ast.Flow(source, tuple(chain), self._span(meta))
+
+    @v_args(meta=True)
+    def var(self, meta: Any, c: list[Token]) -> ast.Var:
+        return ast.Var(str(c[0]), self._span(meta))
+
+    def _merge(self, op: str, meta: Any, c: list[Any]) -> ast.Merge:
+        left, right = c
+        operands = (*left.operands, right) if isinstance(left, ast.Merge) and left.op == op else (left, right)
+        return ast.Merge(op, operands, self._span(meta))
+
+    @v_args(meta=True)
+    def add(self, meta: Any, c: list[Any]) -> ast.Merge:
+        return self._merge("add", meta, c)
+
+    @v_args(meta=True)
+    def mul(self, meta: Any, c: list[Any]) -> ast.Merge:
+        return self._merge("mul", meta, c)
+
+    @v_args(meta=True)
+    def cat(self, meta: Any, c: list[Any]) -> ast.Merge:
+        return ast.Merge("cat", tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def element(self, meta: Any, c: list[Any]) -> ast.Element:
+        label, layer, repeat, cond = c
+        return ast.Element(
+            str(label) if label is not None else None,
+            self._tspan(label) if label is not None else None,
+            layer,
+            repeat,
+            cond,
+            self._span(meta),
+        )
+
+    @v_args(meta=True)
+    def call(self, meta: Any, c: list[Any]) -> ast.Call:
+        return ast.Call(str(c[0]), tuple(c[1] or ()), self._span(meta))
+
+    @v_args(meta=True)
+    def seq(self, meta: Any, c: list[Any]) -> ast.Seq:
+        return ast.Seq(tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def repeat(self, meta: Any, c: list[Any]) -> ast.Repeat:
+        count, pattern = c
+        span = self._span(meta)
+        if isinstance(count, Token):
+            count = ast.Num(int(str(count)[1:]), self._tspan(count))
+        return ast.Repeat(count, str(pattern)[1:-1] if pattern is not None else None, span)
+
+    # ------------------------------------------------------------ expressions
+    def _bin(self, op: str, meta: Any, c: list[Any]) -> ast.BinOp:
+        return ast.BinOp(op, c[0], c[-1], self._span(meta))
+
+    @v_args(meta=True)
+    def ternary(self, meta: Any, c: list[Any]) -> ast.Ternary:
+        then, cond, other = c
+        return ast.Ternary(cond, then, other, self._span(meta))
+
+    @v_args(meta=True)
+    def or_(self, meta: Any, c: list[Any]) -> ast.BinOp:
+        return self._bin("or", meta, c)
+
+    @v_args(meta=True)
+    def and_(self, meta: Any, c: list[Any]) -> ast.BinOp:
+        return self._bin("and", meta, c)
+
+    @v_args(meta=True)
+    def not_(self, meta: Any, c: list[Any]) -> ast.Not:
+        return ast.Not(c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def compare(self, meta: Any, c: list[Any]) -> ast.BinOp:
+        return ast.BinOp(str(c[1]), c[0], c[2], self._span(meta))
+
+    @v_args(meta=True)
+    def plus(self, meta: Any, c: list[Any]) -> ast.BinOp:
+        return self._bin("+", meta, c)
+
+    @v_args(meta=True)
+    def minus(self, meta: Any, c: list[Any]) -> ast.BinOp:
+        return self._bin("-", meta, c)
+
+    @v_args(meta=True)
+    def times(self, meta: Any, c: list[Any]) -> ast.BinOp:
+        return self._bin("*", meta, c)
+
+    @v_args(meta=True)
+    def div(self, meta: Any, c: list[Any]) -> ast.BinOp:
+        return self._bin("/", meta, c)
+
+    @v_args(meta=True)
+    def floordiv(self, meta: Any, c: list[Any]) -> ast.BinOp:
+        return self._bin("//", meta, c)
+
+    @v_args(meta=True)
+    def mod(self, meta: Any, c: list[Any]) -> ast.BinOp:
+        return self._bin("%", meta, c)
+
+    @v_args(meta=True)
+    def neg(self, meta: Any, c: list[Any]) -> ast.Neg:
+        return ast.Neg(c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def index(self, meta: Any, c: list[Any]) -> ast.Index:
+        return ast.Index(c[0], c[1], self._span(meta))
+
+    @v_args(meta=True)
+    def attr(self, meta: Any, c: list[Any]) -> ast.Attr:
+        return ast.Attr(c[0], str(c[1]), self._span(meta))
+
+    @v_args(meta=True)
+    def int_(self, meta: Any, c: list[Token]) -> ast.Num:
+        return ast.Num(int(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def float_(self, meta: Any, c: list[Token]) -> ast.Num:
+        return ast.Num(float(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def string(self, meta: Any, c: list[Token]) -> ast.Str:
+        return ast.Str(str(c[0])[1:-1], self._span(meta))
+
+    @v_args(meta=True)
+    def true(self, meta: Any, c: list[Token]) -> ast.Bool:
+        return ast.Bool(True, self._span(meta))
+
+    @v_args(meta=True)
+    def false(self, meta: Any, c: list[Token]) -> ast.Bool:
+        return ast.Bool(False, self._span(meta))
+
+    @v_args(meta=True)
+    def name(self, meta: Any, c: list[Token]) -> ast.Name:
+        return ast.Name(str(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def in_shape(self, meta: Any, c: list[Token]) -> ast.InShape:
+        return ast.InShape(self._span(meta))
+
+    @v_args(meta=True)
+    def fcall(self, meta: Any, c: list[Any]) -> ast.FCall:
+        return ast.FCall(str(c[0]), tuple(c[1] or ()), self._span(meta))
+
+    @v_args(meta=True)
+    def list_(self, meta: Any, c: list[Any]) -> ast.ListLit:
+        return ast.ListLit(tuple(x for x in c if x is not None), self._span(meta))
+
+
+def tokens(text: str) -> Iterator[Token]:
+    """The token stream of ``text`` (for debugging the grammar)."""
+    yield from _lark().lex(text)
+
+
+__all__ = ["parse_text", "parse_expr", "MAX_SOURCE_BYTES", "Tree", "Path"]
