@@ -1,0 +1,126 @@
+"""Totals and per-layer rows computed from an elaborated graph (no torch involved)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from archc.dsl.ops import REGISTRY, Shape, fmt, lookup
+
+
+@dataclass
+class Totals:
+    params: int
+    buffers: int
+    macs: int  # dense: conv, linear, attention (torchvision's published convention)
+    macs_other: int  # normalisation and adaptive pooling, counted as fvcore does
+    layers: int
+    output_shape: Shape
+    input_shape: Shape
+    uncounted: list[str] = field(default_factory=list)  # ops present that count no MACs
+
+
+@dataclass
+class Row:
+    """One line of a summary: a layer, or a module collapsed at ``--depth``."""
+
+    name: str
+    op: str
+    shape: Shape | None
+    params: int
+    macs: int
+    macs_other: int
+    depth: int
+    layers: int = 1
+
+    def as_dict(self, total_params: int) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "op": self.op,
+            "output_shape": list(self.shape) if self.shape is not None else None,
+            "params": self.params,
+            "params_share": self.params / total_params if total_params else 0.0,
+            "macs": self.macs,
+            "macs_other": self.macs_other,
+        }
+
+
+def layers(g: nx.DiGraph) -> list[dict[str, Any]]:
+    """The primitive layer nodes in creation order (which is a topological order)."""
+    nodes = [d for n, d in g.nodes(data=True) if n != "input"]
+    nodes.sort(key=lambda d: d["order"])
+    return nodes
+
+
+def totals(g: nx.DiGraph) -> Totals:
+    ls = layers(g)
+    present = {d["op"] for d in ls}
+    return Totals(
+        params=sum(d["params"] for d in ls),
+        buffers=sum(d["buffers"] for d in ls),
+        macs=sum(d["macs"] for d in ls),
+        macs_other=sum(d["macs_other"] for d in ls),
+        layers=len(ls),
+        output_shape=g.graph["output_shape"],
+        input_shape=g.graph["input_shape"],
+        uncounted=sorted(op for op in present if not REGISTRY[op].counted),
+    )
+
+
+def rows(g: nx.DiGraph, depth: int | None = None) -> list[Row]:
+    """Per-layer rows; with ``depth``, layers below that depth are folded into their module."""
+    scopes = g.graph["scopes"]
+    out: list[Row] = []
+    index: dict[str, Row] = {}
+    for d in layers(g):
+        parts = d["name"].split(".")
+        if depth is None or len(parts) <= depth:
+            row = Row(d["name"], _op_text(d), d["shape"], d["params"], d["macs"], d["macs_other"], len(parts) - 1)
+            out.append(row)
+            index[row.name] = row
+            continue
+        key = ".".join(parts[:depth])
+        row = index.get(key)
+        if row is None:
+            scope = scopes.get(key)
+            kind = scope.definition if scope is not None and scope.definition else "sequence"
+            row = Row(key, kind, None, 0, 0, 0, depth - 1, 0)
+            out.append(row)
+            index[key] = row
+        row.params += d["params"]
+        row.macs += d["macs"]
+        row.macs_other += d["macs_other"]
+        row.shape = d["shape"]
+        row.layers += 1
+    for row in out:
+        scope = scopes.get(row.name)
+        if scope is not None and scope.out_shape is not None:
+            row.shape = scope.out_shape
+    return out
+
+
+def _op_text(d: dict[str, Any]) -> str:
+    op = lookup(d["op"])
+    return op.label(d["args"], d["shape"]) if op is not None else d["op"]
+
+
+def state_dict(g: nx.DiGraph) -> list[tuple[str, Shape, bool]]:
+    """Every parameter and buffer as (key, shape, is_buffer), in layer order."""
+    return [t for d in layers(g) for t in d["tensors"]]
+
+
+def stage_totals(g: nx.DiGraph) -> dict[str, dict[str, int]]:
+    """Parameters and MACs per top-level module (``conv1``, ``layer1``, ...)."""
+    out: dict[str, dict[str, int]] = {}
+    for d in layers(g):
+        top = d["name"].split(".")[0]
+        entry = out.setdefault(top, {"params": 0, "macs": 0})
+        entry["params"] += d["params"]
+        entry["macs"] += d["macs"]
+    return out
+
+
+def shape_text(shape: Shape | None) -> str:
+    return fmt(shape)

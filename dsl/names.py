@@ -1,0 +1,35 @@
+"""The one identifier check: every name from a spec that can reach emitted code passes here."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+
+# Attributes every nn.Module has; a layer named like one would shadow it.
+_MODULE_ATTRS = frozenset(
+    "training forward parameters buffers children modules named_parameters named_buffers "
+    "named_children named_modules state_dict load_state_dict train eval to cuda cpu type float "
+    "double half bfloat16 apply zero_grad register_buffer register_parameter add_module "
+    "register_module get_submodule get_parameter get_buffer extra_repr requires_grad_ share_memory "
+    "compile dump_patches call_super_init".split()
+)
+_BUILTINS = frozenset(dir(builtins))
+
+
+def identifier_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a Python identifier in emitted code, or None if it can."""
+    if not name.isascii():
+        return "names must be ASCII letters, digits and underscores"
+    if not name.isidentifier():
+        return "not a valid identifier"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "a Python keyword"
+    if name.startswith("__") or (name.startswith("_") and name.endswith("_")):
+        return "names starting with '_' are reserved"
+    if name in _BUILTINS:
+        return "the name of a Python builtin"
+    if name in _MODULE_ATTRS:
+        return "an attribute every nn.Module already has"
+    if name in ("self", "x", "nn", "torch", "F", "OrderedDict", "math"):
+        return "reserved by the emitted code"
+    return None
