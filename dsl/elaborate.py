@@ -241,7 +241,6 @@ class Elaborator:
                         return Tensor(t.node, None, t.depth)
                     sub = self._sub(ctx, i)
                     t = self._layer(item.layer, t, self._join(path, name), sub, item.span)
-                    scope.children.append(name)
                     index += 1
                 continue
             if item.label is not None:
@@ -259,7 +258,6 @@ class Elaborator:
                 t = self._repeat(item, t, child, ctx)
             else:
                 t = self._layer(item.layer, t, child, ctx, item.span)
-            scope.children.append(name)
             index += 1
         scope.out_shape = t.shape
         return t
@@ -277,7 +275,6 @@ class Elaborator:
             if name is None:
                 return Tensor(t.node, None, t.depth)
             t = self._layer(el.layer, t, self._join(path, name), self._sub(ctx, i), el.span)
-            scope.children.append(name)
             if i == 0 and (self.count - start) * count > MAX_LAYERS:
                 raise ArchcError.at(
                     el.repeat.span,
@@ -351,6 +348,7 @@ class Elaborator:
             for alias in s.aliases:
                 specs[alias] = s
         out: dict[str, Any] = {}
+        given: set[str] = set()
         ok = True
         for i, arg in enumerate(call.args):
             if arg.name is None:
@@ -376,10 +374,11 @@ class Elaborator:
                     ok = False
                     continue
                 spec = found
-            if spec.name in out:
+            if spec.name in given:
                 self.sink.error(arg.span, f"{op.name}: argument '{spec.name}' given twice")
                 ok = False
                 continue
+            given.add(spec.name)
             value = self._value(arg.value, ctx.vars)
             if value is None:
                 ok = False
@@ -390,7 +389,7 @@ class Elaborator:
                 continue
             out[spec.name] = checked
         for s in op.args:
-            if s.name not in out:
+            if s.name not in given:
                 if s.default is REQUIRED:
                     self.sink.error(call.span, f"{op.name}: missing argument '{s.name}'", _signature(op))
                     ok = False

@@ -116,11 +116,16 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> ArchcError:
             hint = f"expected {_describe(set(e.allowed or ()))}" if e.allowed else None
     elif isinstance(e, UnexpectedToken):
         token = e.token
-        if token.type in ("$END", "_DEDENT", "_INDENT", "_NL") and token.line is None:
+        if token.type in ("_INDENT", "_DEDENT") and token.end_line:
+            line, col = token.end_line, token.end_column or 1
+        elif token.type in ("$END", "_DEDENT", "_INDENT", "_NL") and token.line is None:
             line, col = _last_position(text)
         msg = f"syntax error: unexpected {_token_text(token)}"
-        expected = set(e.expected or ())
+        expected = set(e.expected or ()) - {"$END"}
         hint = f"expected {_describe(expected)}"
+        unclosed = _unclosed_bracket(text, line, col)
+        if unclosed:
+            hint = f"the '{unclosed[0]}' at {file}:{unclosed[1]}:{unclosed[2]} is never closed; {hint}"
         if token.type == "_INDENT":
             hint = "this line is indented more than the one before; indent only the body of a block"
         elif expected == {"COLON"} or "COLON" in expected and token.type == "_NL":
@@ -132,6 +137,26 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> ArchcError:
     else:  # pragma: no cover - Lark has no other kinds
         msg = "syntax error"
     return ArchcError([Diagnostic(Span(file, line, col, line, col + 1), msg, hint)], {file: text})
+
+
+def _unclosed_bracket(text: str, line: int, col: int) -> tuple[str, int, int] | None:
+    """The innermost bracket still open at (line, col), ignoring comments and strings."""
+    stack: list[tuple[str, int, int]] = []
+    for n, row in enumerate(text.split("\n")[:line], 1):
+        end = col - 1 if n == line else len(row)
+        in_string = False
+        for c, ch in enumerate(row[:end], 1):
+            if ch == '"':
+                in_string = not in_string
+            elif in_string:
+                continue
+            elif ch == "#":
+                break
+            elif ch in "([":
+                stack.append((ch, n, c))
+            elif ch in ")]" and stack:
+                stack.pop()
+    return stack[-1] if stack else None
 
 
 def _last_position(text: str) -> tuple[int, int]:

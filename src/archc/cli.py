@@ -1,0 +1,156 @@
+"""The ``archc`` command line (typer).
+
+Exit codes: 0 success, 1 a spec that does not compile, 2 a usage error.  Data goes to
+stdout, diagnostics and progress to stderr.  ``check``, ``summary`` and ``render`` never
+import torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from archc.errors import ArchcError, UsageError
+
+app = typer.Typer(
+    name="archc",
+    help="A compiler for neural-network architectures: check, summarise, render, build and train specs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SpecArg = Annotated[Path, typer.Argument(help="The .arch spec file.", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a network parameter: name=value (repeatable).", show_default=False),
+]
+InputOpt = Annotated[
+    str | None, typer.Option("--input", "-i", help="Override the input shape, e.g. 3x32x32.", show_default=False)
+]
+NetworkOpt = Annotated[
+    str | None,
+    typer.Option("--network", "-n", help="Which network of the file (default: its last one).", show_default=False),
+]
+
+
+def err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def reports_errors(fn: F) -> F:
+    """Turn archc's errors into a message and an exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UsageError as e:
+            err(e.render())
+            raise typer.Exit(2) from None
+        except ArchcError as e:
+            err(e.render())
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def compile_from_cli(spec: Path, network: str | None, sets: list[str] | None, input_shape: str | None) -> Any:
+    from archc.api import compile_spec, parse_sets, parse_shape
+
+    shape = parse_shape(input_shape) if input_shape else None
+    return compile_spec(spec, network=network, sets=parse_sets(sets), input_shape=shape)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@app.command()
+@reports_errors
+def check(spec: SpecArg, set_: SetOpt = None, input: InputOpt = None, network: NetworkOpt = None) -> None:
+    """Check a spec: one line with output shape, parameters and MACs, or the diagnostics."""
+    from archc.summary import check_line
+
+    print(check_line(compile_from_cli(spec, network, set_, input)))
+
+
+@app.command()
+@reports_errors
+def summary(
+    spec: SpecArg,
+    depth: Annotated[
+        int | None, typer.Option("--depth", "-d", min=1, help="Fold layers below this depth into their module.")
+    ] = None,
+    format: Annotated[Format | None, typer.Option("--format", "-f", help="table (default on a terminal), json or csv.")] = None,
+    set_: SetOpt = None,
+    input: InputOpt = None,
+    network: NetworkOpt = None,
+) -> None:
+    """Per-layer table: name, op, output shape, parameters, share and MACs, with totals."""
+    from archc import summary as s
+
+    c = compile_from_cli(spec, network, set_, input)
+    fmt = format or Format.table
+    if fmt is Format.json:
+        print(json.dumps(s.summary_data(c, depth), indent=2))
+    elif fmt is Format.csv:
+        sys.stdout.write(s.to_csv(c, depth))
+    else:
+        from rich.console import Console
+
+        console = Console(soft_wrap=not sys.stdout.isatty())
+        if console.is_terminal:
+            console.print(s.to_table(c, depth))
+        else:
+            _plain_table(c, depth)
+        for line in s.footer_lines(c):
+            console.print(line, highlight=False) if console.is_terminal else print(line)
+
+
+def _plain_table(c: Any, depth: int | None) -> None:
+    from archc.dsl.ops import fmt
+
+    rows = c.rows(depth)
+    total = c.totals.params
+    data = [("layer", "op", "output", "params", "share", "MACs")]
+    for r in rows:
+        share = f"{100 * r.params / total:.1f}%" if total and r.params else ""
+        data.append((r.name, r.op, fmt(r.shape), f"{r.params:,}" if r.params else "", share,
+                     f"{r.macs:,}" if r.macs else ""))
+    data.append(("total", "", fmt(c.totals.output_shape), f"{total:,}", "100.0%", f"{c.totals.macs:,}"))
+    widths = [max(len(row[i]) for row in data) for i in range(6)]
+    for row in data:
+        cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i]) for i in range(6)]
+        print("  ".join(cells).rstrip())
+
+
+@app.command()
+def ops() -> None:
+    """List the primitive ops, their arguments and whether they count MACs."""
+    from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED
+
+    for name, op in REGISTRY.items():
+        args = ", ".join(a.name + ("" if a.default is REQUIRED else f"={a.default}") for a in op.args)
+        aliases = sorted(k for k, v in ALIASES.items() if v == name)
+        extra = f"  (also: {', '.join(aliases)})" if aliases else ""
+        print(f"{name}({args}){extra}\n    {op.summary}{'' if op.counted else '  [no MACs counted]'}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
