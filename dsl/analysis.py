@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
-
 from archc.dsl.ops import REGISTRY, Shape, fmt, lookup
 
 
@@ -77,18 +76,21 @@ def rows(g: nx.DiGraph, depth: int | None = None) -> list[Row]:
     for d in layers(g):
         parts = d["name"].split(".")
         if depth is None or len(parts) <= depth:
-            row = Row(d["name"], _op_text(d), d["shape"], d["params"], d["macs"], d["macs_other"], len(parts) - 1)
+            row = Row(
+                d["name"], _op_text(d), d["shape"], d["params"], d["macs"], d["macs_other"], len(parts) - 1
+            )
             out.append(row)
             index[row.name] = row
             continue
         key = ".".join(parts[:depth])
-        row = index.get(key)
-        if row is None:
+        found = index.get(key)
+        if found is None:
             scope = scopes.get(key)
             kind = scope.definition if scope is not None and scope.definition else "sequence"
-            row = Row(key, kind, None, 0, 0, 0, depth - 1, 0)
-            out.append(row)
-            index[key] = row
+            found = Row(key, kind, None, 0, 0, 0, depth - 1, 0)
+            out.append(found)
+            index[key] = found
+        row = found
         row.params += d["params"]
         row.macs += d["macs"]
         row.macs_other += d["macs_other"]

@@ -3,45 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from archc.errors import Span
 
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Num:
     value: int | float
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Str:
     value: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Bool:
     value: bool
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Name:
     id: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InShape:
     """``in``: the shape of the enclosing block's input."""
 
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BinOp:
     op: str  # + - * / // % == != < <= > >= and or
     left: Expr
@@ -49,19 +48,19 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Not:
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Neg:
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Ternary:
     cond: Expr
     then: Expr
@@ -69,37 +68,37 @@ class Ternary:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Index:
     target: Expr
     index: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Attr:
     target: Expr
     name: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ListLit:
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FCall:
     func: str
     args: tuple[Arg, ...]
     span: Span
 
 
-Expr = Union[Num, Str, Bool, Name, InShape, BinOp, Not, Neg, Ternary, Index, Attr, ListLit, FCall]
+Expr = Num | Str | Bool | Name | InShape | BinOp | Not | Neg | Ternary | Index | Attr | ListLit | FCall
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Arg:
     """A call argument; ``name`` is None for a positional one."""
 
@@ -108,7 +107,7 @@ class Arg:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Param:
     name: str
     default: Expr | None
@@ -118,7 +117,7 @@ class Param:
 # ---------------------------------------------------------------- dataflow
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Call:
     """``conv(64, k=3)`` or a bare ``bn``: an op, a block, or a block-valued parameter."""
 
@@ -127,7 +126,7 @@ class Call:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Seq:
     """``[a, b x 3, c]``: a sequence whose children are numbered like ``nn.Sequential``."""
 
@@ -135,14 +134,14 @@ class Seq:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Repeat:
     count: Expr
     pattern: str | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Element:
     """One step of a chain: ``label: layer x N if cond``."""
 
@@ -154,13 +153,13 @@ class Element:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Var:
     name: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Merge:
     """``a + b``, ``a * b`` or ``cat(a, b, ...)``."""
 
@@ -169,7 +168,7 @@ class Merge:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Flow:
     """``source -> e1 -> e2``."""
 
@@ -178,42 +177,42 @@ class Flow:
     span: Span
 
 
-Value = Union[Var, Merge, Flow]
+Value = Var | Merge | Flow
 
 # ---------------------------------------------------------------- statements
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InputStmt:
     shape: tuple[int, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Assign:
     name: str
     value: Flow
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Return:
     value: Flow
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FlowStmt:
     value: Flow
     span: Span
 
 
-Stmt = Union[InputStmt, Assign, Return, FlowStmt]
+Stmt = InputStmt | Assign | Return | FlowStmt
 
 # ---------------------------------------------------------------- top level
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BlockDef:
     name: str
     params: tuple[Param, ...]
@@ -222,7 +221,7 @@ class BlockDef:
     file: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Insert:
     label: str
     call: Call
@@ -231,23 +230,23 @@ class Insert:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Replace:
     target: tuple[str, ...]
     call: Call
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Remove:
     target: tuple[str, ...]
     span: Span
 
 
-Edit = Union[Insert, Replace, Remove]
+Edit = Insert | Replace | Remove
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NetworkDef:
     """``network resnet(...):`` with a body, or ``network resnet50 = resnet(...) with: ...``."""
 
@@ -261,7 +260,7 @@ class NetworkDef:
     edits: tuple[Edit, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Use:
     path: str
     span: Span

@@ -17,12 +17,12 @@ from math import prod
 from typing import Any
 
 import networkx as nx
-
 from archc.dsl import ast
 from archc.dsl.names import identifier_problem
 from archc.dsl.ops import REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.resolve import Network
 from archc.dsl.values import BlockRef, Evaluator, ShapeVal, Value, show, suggest, type_name
+
 from archc.errors import ArchcError, DiagnosticSink, Span
 
 #: Documented limits: a spec past them is rejected at once instead of exhausting the machine.
@@ -84,7 +84,9 @@ class Elaborator:
     def run(self) -> nx.DiGraph:
         net = self.net
         if net.input_shape is None:
-            raise ArchcError.at(net.span, f"network '{net.name}' has no input shape", "add a line such as: input 3x224x224")
+            raise ArchcError.at(
+                net.span, f"network '{net.name}' has no input shape", "add a line such as: input 3x224x224"
+            )
         if any(d <= 0 for d in net.input_shape) or len(net.input_shape) not in (1, 2, 3):
             raise ArchcError.at(
                 net.input_span,
@@ -95,8 +97,22 @@ class Elaborator:
             self._check_size(net.input_shape, net.input_span)
         except OpError as e:
             raise ArchcError.at(net.input_span, e.message, e.hint) from None
-        self.g.add_node("input", op="input", name="input", args={}, span=net.input_span, shape=net.input_shape,
-                        in_shapes=[], tensors=[], params=0, buffers=0, macs=0, macs_other=0, scope="", order=0)
+        self.g.add_node(
+            "input",
+            op="input",
+            name="input",
+            args={},
+            span=net.input_span,
+            shape=net.input_shape,
+            in_shapes=[],
+            tensors=[],
+            params=0,
+            buffers=0,
+            macs=0,
+            macs_other=0,
+            scope="",
+            order=0,
+        )
         root = Scope("", "network", net.name, dict(net.params), net.span, in_shape=net.input_shape)
         self.scopes[""] = root
         ctx = _Ctx("", dict(net.params), {}, set(), self._labels(net.body), ())
@@ -124,7 +140,9 @@ class Elaborator:
         returned = False
         for stmt in body:
             if returned:
-                self.sink.error(stmt.span, "code after 'return' is never used", "remove it or move it before 'return'")
+                self.sink.error(
+                    stmt.span, "code after 'return' is never used", "remove it or move it before 'return'"
+                )
                 break
             if isinstance(stmt, ast.InputStmt):
                 if not is_network:
@@ -134,7 +152,9 @@ class Elaborator:
             if isinstance(stmt, ast.Assign):
                 problem = identifier_problem(stmt.name)
                 if stmt.name == "x":
-                    self.sink.error(stmt.span, "'x' is the block's input and cannot be reassigned", "pick another name")
+                    self.sink.error(
+                        stmt.span, "'x' is the block's input and cannot be reassigned", "pick another name"
+                    )
                 elif problem:
                     self.sink.error(stmt.span, f"'{stmt.name}' cannot be a name: {problem}")
                 ctx.tensors[stmt.name] = value
@@ -200,7 +220,9 @@ class Elaborator:
             self.sink.error(span, f"'{el.label}' cannot be a layer name: {problem}", "rename the layer")
             return None
         if el.label in ctx.used:
-            self.sink.error(span, f"layer name '{el.label}' is already used in this block", "give each layer its own name")
+            self.sink.error(
+                span, f"layer name '{el.label}' is already used in this block", "give each layer its own name"
+            )
             return None
         ctx.used.add(el.label)
         return el.label
@@ -229,7 +251,9 @@ class Elaborator:
                     continue
                 if not isinstance(cond, bool):
                     if cond is not None:
-                        self.sink.error(item.cond.span, f"expected a condition, got {type_name(cond)} {show(cond)}")
+                        self.sink.error(
+                            item.cond.span, f"expected a condition, got {type_name(cond)} {show(cond)}"
+                        )
                     return Tensor(t.node, None, t.depth)
             if item.repeat is not None and item.label is None:
                 count = self._count(item.repeat, ctx)
@@ -246,9 +270,9 @@ class Elaborator:
             if item.label is not None:
                 problem = identifier_problem(item.label)
                 if problem or item.label in used:
+                    why = problem or "already used in this sequence"
                     self.sink.error(
-                        item.label_span or item.span,
-                        f"'{item.label}' cannot be a layer name: {problem or 'already used in this sequence'}",
+                        item.label_span or item.span, f"'{item.label}' cannot be a layer name: {why}"
                     )
                     return Tensor(t.node, None, t.depth)
                 used.add(item.label)
@@ -290,7 +314,9 @@ class Elaborator:
         if n is None:
             return None
         if not isinstance(n, int) or isinstance(n, bool):
-            self.sink.error(rep.count.span, f"a repeat count must be an integer, got {type_name(n)} {show(n)}")
+            self.sink.error(
+                rep.count.span, f"a repeat count must be an integer, got {type_name(n)} {show(n)}"
+            )
             return None
         if n <= 0:
             self.sink.error(rep.span, f"a repeat count must be positive, got {n}", "remove the layer instead")
@@ -304,7 +330,10 @@ class Elaborator:
     def _pattern(self, rep: ast.Repeat, i: int, index: int) -> str | None:
         if rep.pattern is None:
             return str(index)
-        if rep.pattern.count("{i}") != 1 or rep.pattern.replace("{i}", "").count("{") + rep.pattern.count("}") > 1:
+        if (
+            rep.pattern.count("{i}") != 1
+            or rep.pattern.replace("{i}", "").count("{") + rep.pattern.count("}") > 1
+        ):
             self.sink.error(rep.span, f"naming pattern '{rep.pattern}' must contain '{{i}}' exactly once")
             return None
         name = rep.pattern.replace("{i}", str(i))
@@ -315,7 +344,9 @@ class Elaborator:
         return name
 
     def _sub(self, ctx: _Ctx, i: int) -> _Ctx:
-        return _Ctx(ctx.prefix, {**ctx.vars, "i": i}, ctx.tensors, ctx.used, ctx.reserved, ctx.blocks_on_stack)
+        return _Ctx(
+            ctx.prefix, {**ctx.vars, "i": i}, ctx.tensors, ctx.used, ctx.reserved, ctx.blocks_on_stack
+        )
 
     # -------------------------------------------------------------- calls
     def _call(self, call: ast.Call, t: Tensor, path: str, ctx: _Ctx) -> Tensor:
@@ -332,7 +363,9 @@ class Elaborator:
             from archc.dsl.ops import ALIASES, REGISTRY
 
             hint = suggest(call.name, [*REGISTRY, *ALIASES, *self.net.blocks])
-            self.sink.error(call.span, f"unknown op or block '{call.name}'", hint or "see `archc ops` for the ops")
+            self.sink.error(
+                call.span, f"unknown op or block '{call.name}'", hint or "see `archc ops` for the ops"
+            )
             return Tensor(t.node, None, t.depth)
         if op.arity != 1:
             self.sink.error(call.span, f"'{op.name}' joins tensors; write it as a + b, a * b or cat(a, b)")
@@ -369,7 +402,9 @@ class Elaborator:
                     self.sink.error(
                         arg.span,
                         f"{op.name}: unknown argument '{arg.name}'",
-                        (suggest(arg.name, specs) or "") + (" " if suggest(arg.name, specs) else "") + _signature(op),
+                        (suggest(arg.name, specs) or "")
+                        + (" " if suggest(arg.name, specs) else "")
+                        + _signature(op),
                     )
                     ok = False
                     continue
@@ -400,7 +435,11 @@ class Elaborator:
     def _block(self, block: ast.BlockDef, call: ast.Call, t: Tensor, path: str, ctx: _Ctx) -> Tensor:
         if block.name in ctx.blocks_on_stack:
             chain = " -> ".join([*ctx.blocks_on_stack[ctx.blocks_on_stack.index(block.name) :], block.name])
-            self.sink.error(call.span, f"cycle: block '{block.name}' contains itself ({chain})", "a block cannot call itself")
+            self.sink.error(
+                call.span,
+                f"cycle: block '{block.name}' contains itself ({chain})",
+                "a block cannot call itself",
+            )
             return Tensor(t.node, None, t.depth)
         if len(ctx.blocks_on_stack) >= MAX_BLOCK_DEPTH:
             raise ArchcError.at(call.span, f"spec too big: blocks nested more than {MAX_BLOCK_DEPTH} deep")
@@ -409,7 +448,9 @@ class Elaborator:
         env = self._bind_block(block, call, ctx, t.shape)
         if env is None:
             return Tensor(t.node, None, t.depth)
-        scope = self._open_scope(path, "block", block.name, {k: v for k, v in env.items() if k != "in"}, call.span, t)
+        scope = self._open_scope(
+            path, "block", block.name, {k: v for k, v in env.items() if k != "in"}, call.span, t
+        )
         sub = _Ctx(path, env, {}, set(), self._labels(block.body), (*ctx.blocks_on_stack, block.name))
         out = self._body(block.body, Tensor(t.node, t.shape, 0), sub, is_network=False, span=block.span)
         if out is None:
@@ -417,18 +458,23 @@ class Elaborator:
         scope.out_shape = out.shape
         return Tensor(out.node, out.shape, t.depth + 1)
 
-    def _bind_block(self, block: ast.BlockDef, call: ast.Call, ctx: _Ctx, shape: Shape) -> dict[str, Value] | None:
+    def _bind_block(
+        self, block: ast.BlockDef, call: ast.Call, ctx: _Ctx, shape: Shape
+    ) -> dict[str, Value] | None:
         names = [p.name for p in block.params]
         given: dict[str, ast.Arg] = {}
         for i, arg in enumerate(call.args):
             if arg.name is None:
                 if i >= len(names):
-                    self.sink.error(arg.span, f"{block.name}: too many arguments; it takes ({', '.join(names)})")
+                    self.sink.error(
+                        arg.span, f"{block.name}: too many arguments; it takes ({', '.join(names)})"
+                    )
                     return None
                 given[names[i]] = arg
             elif arg.name not in names:
                 self.sink.error(
-                    arg.span, f"{block.name}: unknown argument '{arg.name}'",
+                    arg.span,
+                    f"{block.name}: unknown argument '{arg.name}'",
                     suggest(arg.name, names) or f"it takes ({', '.join(names)})",
                 )
                 return None
@@ -444,7 +490,9 @@ class Elaborator:
             elif p.default is not None:
                 v = self._value(p.default, env)
             else:
-                self.sink.error(call.span, f"{block.name}: missing argument '{p.name}'", f"it takes ({', '.join(names)})")
+                self.sink.error(
+                    call.span, f"{block.name}: missing argument '{p.name}'", f"it takes ({', '.join(names)})"
+                )
                 return None
             if v is None:
                 return None
@@ -452,7 +500,9 @@ class Elaborator:
         return env
 
     # -------------------------------------------------------------- nodes
-    def _add_op(self, op: Op, args: dict[str, Any], ins: list[Tensor], path: str, span: Span, ctx: _Ctx) -> Tensor:
+    def _add_op(
+        self, op: Op, args: dict[str, Any], ins: list[Tensor], path: str, span: Span, ctx: _Ctx
+    ) -> Tensor:
         depth = max(t.depth for t in ins) + 1
         shapes = [t.shape for t in ins]
         if any(s is None for s in shapes):
@@ -477,9 +527,20 @@ class Elaborator:
         buffers = sum(ts.numel for ts in tensors if ts.buffer)
         parent = path.rpartition(".")[0]
         self.g.add_node(
-            path, op=op.name, name=path, args=args, span=span, shape=out, in_shapes=known,
+            path,
+            op=op.name,
+            name=path,
+            args=args,
+            span=span,
+            shape=out,
+            in_shapes=known,
             tensors=[(f"{path}.{ts.suffix}" if ts.suffix else path, ts.shape, ts.buffer) for ts in tensors],
-            params=params, buffers=buffers, macs=macs, macs_other=other, scope=parent, order=self.count,
+            params=params,
+            buffers=buffers,
+            macs=macs,
+            macs_other=other,
+            scope=parent,
+            order=self.count,
             inputs=[t.node for t in ins],
         )
         main = _main_operand(op.name, ins, out)
@@ -491,7 +552,9 @@ class Elaborator:
             scope.children.append(leaf)
         return Tensor(path, out, depth)
 
-    def _open_scope(self, path: str, kind: str, definition: str | None, args: dict[str, Value], span: Span, t: Tensor) -> Scope:
+    def _open_scope(
+        self, path: str, kind: str, definition: str | None, args: dict[str, Value], span: Span, t: Tensor
+    ) -> Scope:
         scope = Scope(path, kind, definition, args, span, in_shape=t.shape)
         self.scopes[path] = scope
         parent = self.scopes.get(path.rpartition(".")[0])
@@ -510,9 +573,14 @@ class Elaborator:
 
     def _check_size(self, shape: Shape, span: Span) -> None:
         if any(d > MAX_DIM for d in shape) or prod(shape) > MAX_NUMEL:
-            raise OpError(f"spec too big: a tensor of shape {fmt(shape)} exceeds the size limit", "use smaller sizes")
+            raise OpError(
+                f"spec too big: a tensor of shape {fmt(shape)} exceeds the size limit", "use smaller sizes"
+            )
         if any(d <= 0 for d in shape):
-            raise OpError(f"a size is not positive: {fmt(shape)}", "check the strides, kernels and widths before this layer")
+            raise OpError(
+                f"a size is not positive: {fmt(shape)}",
+                "check the strides, kernels and widths before this layer",
+            )
 
     def _labels(self, body: tuple[ast.Stmt, ...]) -> set[str]:
         key = id(body)
@@ -566,7 +634,11 @@ def _check_arg(op: Op, spec: ArgSpec, v: Any, span: Span, sink: DiagnosticSink) 
             return _BAD
         low = 1 if base == "posint" else 0
         if any(x < low for x in items):
-            sink.error(span, f"{where} must be {'positive' if low else 'non-negative'}, got {show(v)}", "sizes are at least 1")
+            sink.error(
+                span,
+                f"{where} must be {'positive' if low else 'non-negative'}, got {show(v)}",
+                "sizes are at least 1",
+            )
             return _BAD
         return items[0] if len(items) == 1 or items[0] == items[1] else (items[0], items[1])
     if not is_int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from archc.dsl import ast
 from archc.dsl.parser import parse_text
+
 from archc.errors import ArchcError, Diagnostic, Span
 
 
@@ -65,7 +66,9 @@ def _load(path: Path, program: Program, stack: list[str], at: ast.Use | None, ou
     if name in stack:
         assert at is not None
         chain = " -> ".join([*stack[stack.index(name) :], name])
-        out.append(Diagnostic(at.span, f"circular import: {chain}", "move the shared blocks into a third file"))
+        out.append(
+            Diagnostic(at.span, f"circular import: {chain}", "move the shared blocks into a third file")
+        )
         return
     if name in program.modules:
         return
@@ -73,7 +76,9 @@ def _load(path: Path, program: Program, stack: list[str], at: ast.Use | None, ou
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         span = at.span if at else Span(name, 0, 0)
-        out.append(Diagnostic(span, f"cannot find spec file '{name}'", "paths in `use` are relative to the file"))
+        out.append(
+            Diagnostic(span, f"cannot find spec file '{name}'", "paths in `use` are relative to the file")
+        )
         return
     except (OSError, UnicodeDecodeError) as e:
         span = at.span if at else Span(name, 0, 0)
@@ -82,7 +87,9 @@ def _load(path: Path, program: Program, stack: list[str], at: ast.Use | None, ou
     _add(program, name, text, path.parent, [*stack, name], out)
 
 
-def _add(program: Program, name: str, text: str, folder: Path, stack: list[str], out: list[Diagnostic]) -> None:
+def _add(
+    program: Program, name: str, text: str, folder: Path, stack: list[str], out: list[Diagnostic]
+) -> None:
     program.sources[name] = text
     try:
         module = parse_text(text, name)
@@ -97,10 +104,13 @@ def _add(program: Program, name: str, text: str, folder: Path, stack: list[str],
 def _collect(program: Program, out: list[Diagnostic]) -> None:
     seen: dict[str, Span] = {}
     for module in program.modules.values():
-        for d in [*module.blocks, *module.networks]:
+        definitions: list[ast.BlockDef | ast.NetworkDef] = [*module.blocks, *module.networks]
+        for d in definitions:
             if d.name in seen:
                 out.append(
-                    Diagnostic(d.span, f"'{d.name}' is already defined at {seen[d.name]}", "rename one of them")
+                    Diagnostic(
+                        d.span, f"'{d.name}' is already defined at {seen[d.name]}", "rename one of them"
+                    )
                 )
                 continue
             seen[d.name] = d.span

@@ -7,11 +7,45 @@ import keyword
 
 # Attributes every nn.Module has; a layer named like one would shadow it.
 _MODULE_ATTRS = frozenset(
-    "training forward parameters buffers children modules named_parameters named_buffers "
-    "named_children named_modules state_dict load_state_dict train eval to cuda cpu type float "
-    "double half bfloat16 apply zero_grad register_buffer register_parameter add_module "
-    "register_module get_submodule get_parameter get_buffer extra_repr requires_grad_ share_memory "
-    "compile dump_patches call_super_init".split()
+    [
+        "training",
+        "forward",
+        "parameters",
+        "buffers",
+        "children",
+        "modules",
+        "named_parameters",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "state_dict",
+        "load_state_dict",
+        "train",
+        "eval",
+        "to",
+        "cuda",
+        "cpu",
+        "type",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "apply",
+        "zero_grad",
+        "register_buffer",
+        "register_parameter",
+        "add_module",
+        "register_module",
+        "get_submodule",
+        "get_parameter",
+        "get_buffer",
+        "extra_repr",
+        "requires_grad_",
+        "share_memory",
+        "compile",
+        "dump_patches",
+        "call_super_init",
+    ]
 )
 _BUILTINS = frozenset(dir(builtins))
 

@@ -378,7 +378,7 @@ class AvgPool(_Pool):
 class AdaptiveAvgPool(Op):
     name = "adaptive_avgpool"
     summary = "adaptive average pooling to a fixed output size (nn.AdaptiveAvgPool2d)"
-    args = (ArgSpec("size", "posint_pair", 1),)
+    args: ClassVar[tuple[ArgSpec, ...]] = (ArgSpec("size", "posint_pair", 1),)
     ranks = (3,)
     counted = True
 
@@ -397,7 +397,7 @@ class AdaptiveAvgPool(Op):
 class GlobalAvgPool(AdaptiveAvgPool):
     name = "gap"
     summary = "global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d((1, 1)))"
-    args = ()
+    args: ClassVar[tuple[ArgSpec, ...]] = ()
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         return (ins[0][0], 1, 1)
@@ -501,7 +501,7 @@ class Attention(Op):
     counted = True
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
-        n, d = ins[0]
+        d = ins[0][1]
         if d % a["heads"]:
             raise OpError(
                 f"attention: width {d} does not divide into {a['heads']} heads",
@@ -613,7 +613,9 @@ class Cat(_Merge):
         first = ins[0]
         axis = 0 if len(first) == 3 else len(first) - 1
         for s in ins[1:]:
-            if len(s) != len(first) or any(x != y for i, (x, y) in enumerate(zip(first, s)) if i != axis):
+            if len(s) != len(first) or any(
+                x != y for i, (x, y) in enumerate(zip(first, s, strict=True)) if i != axis
+            ):
                 raise OpError(
                     f"cat: shapes differ outside the concatenated dimension: {fmt(first)} vs {fmt(s)}",
                     "every branch must keep the same spatial size; check strides and padding",

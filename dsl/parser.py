@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from archc.dsl import ast
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
-from archc.dsl import ast
 from archc.errors import ArchcError, Diagnostic, Span
 
 #: The largest spec file archc reads, in bytes.
@@ -26,8 +26,8 @@ MAX_SOURCE_BYTES = 4 * 1024 * 1024
 
 class ArchIndenter(Indenter):
     NL_type = "_NL"
-    OPEN_PAREN_types = ["LPAR", "LSQB"]
-    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    OPEN_PAREN_types: ClassVar[list[str]] = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types: ClassVar[list[str]] = ["RPAR", "RSQB"]
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 4
@@ -76,7 +76,7 @@ _TERMINAL_WORDS = {
 def _describe(expected: set[str]) -> str:
     words = sorted({_TERMINAL_WORDS.get(t, _terminal_text(t)) for t in expected})
     if len(words) > 6:
-        words = words[:6] + ["..."]
+        words = [*words[:6], "..."]
     return ", ".join(words)
 
 
@@ -106,7 +106,8 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> ArchcError:
     line, col = max(getattr(e, "line", 1) or 1, 1), max(getattr(e, "column", 1) or 1, 1)
     hint: str | None = None
     if isinstance(e, UnexpectedCharacters):
-        char = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
+        pos = e.pos_in_stream if e.pos_in_stream is not None else -1
+        char = text[pos] if 0 <= pos < len(text) else "?"
         msg = f"syntax error: unexpected character {char!r}"
         if char == "\t":
             msg = "syntax error: unexpected tab"
@@ -128,7 +129,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> ArchcError:
             hint = f"the '{unclosed[0]}' at {file}:{unclosed[1]}:{unclosed[2]} is never closed; {hint}"
         if token.type == "_INDENT":
             hint = "this line is indented more than the one before; indent only the body of a block"
-        elif expected == {"COLON"} or "COLON" in expected and token.type == "_NL":
+        elif expected == {"COLON"} or ("COLON" in expected and token.type == "_NL"):
             hint = "a block or network header ends with ':'"
     elif isinstance(e, UnexpectedEOF):
         line, col = _last_position(text)
@@ -489,4 +490,4 @@ def tokens(text: str) -> Iterator[Token]:
     yield from _lark().lex(text)
 
 
-__all__ = ["parse_text", "parse_expr", "MAX_SOURCE_BYTES", "Tree", "Path"]
+__all__ = ["MAX_SOURCE_BYTES", "Path", "Tree", "parse_expr", "parse_text"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from archc.dsl import ast
 from archc.dsl.loader import Program
 from archc.dsl.values import Evaluator, Value, literal, show, suggest
+
 from archc.errors import ArchcError, DiagnosticSink, Span, UsageError
 
 
@@ -51,7 +52,9 @@ def resolve(
     if name is None:
         default = program.default_network()
         if default is None:
-            raise UsageError.at(Span(program.main, 0, 0), "this file defines no network", "use it from another spec")
+            raise UsageError.at(
+                Span(program.main, 0, 0), "this file defines no network", "use it from another spec"
+            )
         net = default
     elif name in program.networks:
         net = program.networks[name]
@@ -73,7 +76,8 @@ def resolve(
             raise UsageError.at(
                 Span("<command line>", 0, 0),
                 f"--set {key}: network '{net.name}' has no parameter '{key}'",
-                suggest(key, known) or f"its parameters: {', '.join(p.name for p in recipe.params) or 'none'}",
+                suggest(key, known)
+                or f"its parameters: {', '.join(p.name for p in recipe.params) or 'none'}",
             )
     for p in recipe.params:
         expr = overrides.get(p.name) or recipe.fixed.get(p.name) or p.default

@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from archc.dsl import ast
+
 from archc.errors import ArchcError, Span
 
 
@@ -35,7 +36,7 @@ class ShapeVal:
         return self.shape[i] if i >= 0 and len(field) == 1 else None
 
 
-Value = Union[int, float, bool, str, list[Any], BlockRef, ShapeVal]
+Value = int | float | bool | str | list[Any] | BlockRef | ShapeVal
 
 
 def type_name(v: Any) -> str:
@@ -99,21 +100,23 @@ class Evaluator:
                 )
             case ast.InShape():
                 if "in" not in env:
-                    raise ArchcError.at(e.span, "'in' is only defined inside a block", "it is the block's input shape")
+                    raise ArchcError.at(
+                        e.span, "'in' is only defined inside a block", "it is the block's input shape"
+                    )
                 return env["in"]
             case ast.Attr(target=t, name=field):
-                v = self.ev(t, env)
-                if isinstance(v, ShapeVal):
-                    r = v.get(field)
+                obj = self.ev(t, env)
+                if isinstance(obj, ShapeVal):
+                    r = obj.get(field)
                     if r is None:
-                        avail = {3: "c, h, w", 2: "n, d", 1: "d"}.get(len(v.shape), "")
+                        avail = {3: "c, h, w", 2: "n, d", 1: "d"}.get(len(obj.shape), "")
                         raise ArchcError.at(
                             e.span,
-                            f"the input shape {'x'.join(map(str, v.shape))} has no '{field}'",
+                            f"the input shape {'x'.join(map(str, obj.shape))} has no '{field}'",
                             f"it has {avail}",
                         )
                     return r
-                raise ArchcError.at(e.span, f"{type_name(v)} has no attribute '{field}'")
+                raise ArchcError.at(e.span, f"{type_name(obj)} has no attribute '{field}'")
             case ast.ListLit(items=items):
                 return [self.ev(i, env) for i in items]
             case ast.Index(target=t, index=i):
@@ -126,10 +129,10 @@ class Evaluator:
                     raise ArchcError.at(e.span, f"index {idx} is out of range for a list of {len(seq)}")
                 return seq[idx]  # type: ignore[no-any-return]
             case ast.Neg(operand=o):
-                v = self.ev(o, env)
-                if not _is_number(v):
-                    raise ArchcError.at(e.span, f"cannot negate {type_name(v)}")
-                return -v  # type: ignore[operator]
+                num = self.ev(o, env)
+                if not _is_number(num):
+                    raise ArchcError.at(e.span, f"cannot negate {type_name(num)}")
+                return -num  # type: ignore[operator]
             case ast.Not(operand=o):
                 return not self._truth(o, env)
             case ast.Ternary(cond=c, then=a, other=b):
@@ -142,7 +145,9 @@ class Evaluator:
                 return self._binop(op, self.ev(a, env), self.ev(b, env), e.span)
             case ast.FCall(func=f, args=args):
                 if f not in _BUILTIN_FUNCS:
-                    raise ArchcError.at(e.span, f"unknown function '{f}'", f"available: {', '.join(_BUILTIN_FUNCS)}")
+                    raise ArchcError.at(
+                        e.span, f"unknown function '{f}'", f"available: {', '.join(_BUILTIN_FUNCS)}"
+                    )
                 if any(a.name for a in args):
                     raise ArchcError.at(e.span, f"{f}() takes no keyword arguments")
                 vals = [self.ev(a.value, env) for a in args]
@@ -160,14 +165,15 @@ class Evaluator:
 
     def _binop(self, op: str, a: Value, b: Value, span: Span) -> Value:
         if op in ("==", "!="):
-            same = a == b and type(a) is type(b) or (_is_number(a) and _is_number(b) and a == b)
+            same = (a == b and type(a) is type(b)) or (_is_number(a) and _is_number(b) and a == b)
             return same if op == "==" else not same
         if not (_is_number(a) and _is_number(b)):
             if op == "+" and isinstance(a, list) and isinstance(b, list):
                 return a + b
             raise ArchcError.at(span, f"cannot apply '{op}' to {type_name(a)} and {type_name(b)}")
-        x, y = a, b
-        assert isinstance(x, int | float) and isinstance(y, int | float)
+        assert isinstance(a, int | float) and isinstance(b, int | float)
+        x: float = a
+        y: float = b
         if op in ("/", "//", "%") and y == 0:
             raise ArchcError.at(span, "division by zero")
         result: Value

@@ -34,4 +34,6 @@ def check_golden(path: Path, actual: str, update: bool) -> None:
             pytest.fail(f"golden file {path.name} was missing; written, review it and rerun")
         return
     expected = path.read_text()
-    assert actual == expected, f"{path.name} differs from its golden file (rerun with --update-golden to accept)"
+    assert actual == expected, (
+        f"{path.name} differs from its golden file (rerun with --update-golden to accept)"
+    )

@@ -20,7 +20,9 @@ def test_diagnostic(case: str, monkeypatch: pytest.MonkeyPatch, update_golden: b
     monkeypatch.chdir(GOLDEN / "diagnostics")
     with pytest.raises(ArchcError) as info:
         archc.compile_spec(Path(case), sets=parse_sets(SETS.get(case, [])))
-    check_golden(GOLDEN / "diagnostics" / case.replace(".arch", ".err"), info.value.render() + "\n", update_golden)
+    check_golden(
+        GOLDEN / "diagnostics" / case.replace(".arch", ".err"), info.value.render() + "\n", update_golden
+    )
 
 
 def test_all_errors_are_reported_not_only_the_first(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -119,7 +119,9 @@ def compile_spec(
     return Compiled(program, net, graph)
 
 
-def load(path: str | Path, network: str | None = None, input: str | None = None, **overrides: Value) -> Compiled:
+def load(
+    path: str | Path, network: str | None = None, input: str | None = None, **overrides: Value
+) -> Compiled:
     """Compile the network in ``path``; keyword arguments override its parameters.
 
     >>> net = archc.load("specs/se_resnet50.arch", reduction=8)   # doctest: +SKIP

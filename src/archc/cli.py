@@ -11,7 +11,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -32,14 +32,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 SpecArg = Annotated[Path, typer.Argument(help="The .arch spec file.", show_default=False)]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a network parameter: name=value (repeatable).", show_default=False),
+    typer.Option(
+        "--set", "-s", help="Override a network parameter: name=value (repeatable).", show_default=False
+    ),
 ]
 InputOpt = Annotated[
-    str | None, typer.Option("--input", "-i", help="Override the input shape, e.g. 3x32x32.", show_default=False)
+    str | None,
+    typer.Option("--input", "-i", help="Override the input shape, e.g. 3x32x32.", show_default=False),
 ]
 NetworkOpt = Annotated[
     str | None,
-    typer.Option("--network", "-n", help="Which network of the file (default: its last one).", show_default=False),
+    typer.Option(
+        "--network", "-n", help="Which network of the file (default: its last one).", show_default=False
+    ),
 ]
 
 
@@ -71,7 +76,7 @@ def compile_from_cli(spec: Path, network: str | None, sets: list[str] | None, in
     return compile_spec(spec, network=network, sets=parse_sets(sets), input_shape=shape)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -91,9 +96,12 @@ def check(spec: SpecArg, set_: SetOpt = None, input: InputOpt = None, network: N
 def summary(
     spec: SpecArg,
     depth: Annotated[
-        int | None, typer.Option("--depth", "-d", min=1, help="Fold layers below this depth into their module.")
+        int | None,
+        typer.Option("--depth", "-d", min=1, help="Fold layers below this depth into their module."),
     ] = None,
-    format: Annotated[Format | None, typer.Option("--format", "-f", help="table (default on a terminal), json or csv.")] = None,
+    format: Annotated[
+        Format | None, typer.Option("--format", "-f", help="table (default on a terminal), json or csv.")
+    ] = None,
     set_: SetOpt = None,
     input: InputOpt = None,
     network: NetworkOpt = None,
@@ -127,8 +135,16 @@ def _plain_table(c: Any, depth: int | None) -> None:
     data = [("layer", "op", "output", "params", "share", "MACs")]
     for r in rows:
         share = f"{100 * r.params / total:.1f}%" if total and r.params else ""
-        data.append((r.name, r.op, fmt(r.shape), f"{r.params:,}" if r.params else "", share,
-                     f"{r.macs:,}" if r.macs else ""))
+        data.append(
+            (
+                r.name,
+                r.op,
+                fmt(r.shape),
+                f"{r.params:,}" if r.params else "",
+                share,
+                f"{r.macs:,}" if r.macs else "",
+            )
+        )
     data.append(("total", "", fmt(c.totals.output_shape), f"{total:,}", "100.0%", f"{c.totals.macs:,}"))
     widths = [max(len(row[i]) for row in data) for i in range(6)]
     for row in data:

@@ -1,0 +1,50 @@
+# archc: `make run` sets everything up and runs the main job; `make test` runs every check.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# A CPU build of torch; override on a machine with a GPU, e.g. make TORCH='torch>=2.4'.
+TORCH  ?= torch==2.13.0
+SOURCES := $(shell find src dsl codegen grammar -type f \( -name '*.py' -o -name '*.lark' -o -name '*.j2' -o -name py.typed \) 2>/dev/null | sort)
+
+.PHONY: run test lint typecheck pytest install graphviz bench golden clean
+
+run: install
+	$(BIN)/archc summary specs/se_resnet50.arch
+
+test: install lint typecheck pytest
+
+install: $(VENV)/.installed graphviz
+
+# The editable install is a link tree (editable_mode=strict): re-run it whenever files are added.
+$(VENV)/.installed: pyproject.toml $(SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e '.[dev,train]' --config-settings editable_mode=strict
+	touch $@
+
+# Graphviz's `dot` renders diagrams; install it from Debian when it is missing.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "installing graphviz (dot)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null) \
+	    || echo "warning: could not install graphviz; render will write .dot files only"; }
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/python -m pytest
+
+golden: install
+	$(BIN)/python -m pytest --update-golden tests/test_diagnostics.py tests/test_codegen.py tests/test_render.py
+
+bench: install
+	$(BIN)/python benchmarks/check_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
