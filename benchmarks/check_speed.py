@@ -68,7 +68,9 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
             results[layers] = statistics.median(times)
             process = wall([*ARCHC, "check", str(path)], runs=3)
-            print(f"  {c.totals.layers:6,} layers: {results[layers]:6.3f} s in process, {process:6.3f} s whole")
+            print(
+                f"  {c.totals.layers:6,} layers: {results[layers]:6.3f} s in process, {process:6.3f} s whole"
+            )
     print(f"  10k / 1k ratio: {results[10_000] / results[1_000]:.1f} (10 is linear)   target: 10k < 2 s")
 
 

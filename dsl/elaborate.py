@@ -50,6 +50,7 @@ class Scope:
     in_shape: Shape | None = None
     out_shape: Shape | None = None
     repeat: str | None = None  # for a sequence made by a repeat: its naming pattern
+    count: Any = None  # for a repeat: its count (symbolic during code generation)
 
 
 @dataclass
@@ -70,8 +71,18 @@ class _Ctx:
 
 
 class Elaborator:
-    def __init__(self, net: Network, sources: dict[str, str]):
+    """Expands a network.  With ``codegen=True`` it also records, for the code generator, which
+    attribute each top-level element became, and takes conditional layers as present (their
+    conditions are kept in ``conds``) so that both branches can be emitted."""
+
+    def __init__(
+        self, net: Network, sources: dict[str, str], *, codegen: bool = False, as_block: bool = False
+    ):
         self.net = net
+        self.codegen = codegen
+        self.as_block = as_block
+        self.elements: dict[int, str] = {}  # id(ast.Element | ast.Merge) -> node or scope path
+        self.conds: dict[str, ast.Expr] = {}  # path -> condition under which it exists
         self.sources = sources
         self.sink = DiagnosticSink()
         self.g: nx.DiGraph = nx.DiGraph()
@@ -115,8 +126,12 @@ class Elaborator:
         )
         root = Scope("", "network", net.name, dict(net.params), net.span, in_shape=net.input_shape)
         self.scopes[""] = root
-        ctx = _Ctx("", dict(net.params), {}, set(), self._labels(net.body), ())
-        out = self._body(net.body, Tensor("input", net.input_shape, 0), ctx, is_network=True, span=net.span)
+        params: dict[str, Value] = dict(net.params)
+        if self.as_block:
+            params["in"] = ShapeVal(net.input_shape)
+        ctx = _Ctx("", params, {}, set(), self._labels(net.body), ())
+        x = Tensor("input", net.input_shape, 0)
+        out = self._body(net.body, x, ctx, is_network=not self.as_block, span=net.span)
         self.sink.raise_if_any(self.sources)
         assert out is not None
         root.out_shape = out.shape
@@ -187,7 +202,10 @@ class Elaborator:
         op = lookup(m.op)
         assert op is not None
         name = self._auto_name(m.op, ctx)
-        return self._add_op(op, {}, ins, self._join(ctx.prefix, name), m.span, ctx)
+        path = self._join(ctx.prefix, name)
+        if self.codegen and not ctx.prefix:
+            self.elements[id(m)] = path
+        return self._add_op(op, {}, ins, path, m.span, ctx)
 
     # -------------------------------------------------------------- layers
     def _element(self, el: ast.Element, t: Tensor, ctx: _Ctx) -> Tensor:
@@ -198,12 +216,16 @@ class Elaborator:
             if not isinstance(cond, bool):
                 self.sink.error(el.cond.span, f"expected a condition, got {type_name(cond)} {show(cond)}")
                 return Tensor(t.node, None, t.depth)
-            if not cond:
+            if not cond and not self.codegen:
                 return t
         name = self._label(el, ctx)
         if name is None:
             return Tensor(t.node, None, t.depth)
         path = self._join(ctx.prefix, name)
+        if self.codegen and not ctx.prefix:
+            self.elements[id(el)] = path
+            if el.cond is not None:
+                self.conds[path] = el.cond
         if el.repeat is not None:
             return self._repeat(el, t, path, ctx)
         return self._layer(el.layer, t, path, ctx, el.span)
@@ -245,10 +267,21 @@ class Elaborator:
         index = 0
         used: set[str] = set()
         for item in seq.items:
+            if isinstance(item.layer, ast.Call):
+                op = lookup(item.layer.name)
+                if op is not None and op.name in ("cls_token", "pos_embed"):
+                    self.sink.error(
+                        item.span,
+                        f"{op.name} cannot be inside a sequence: its parameter is the layer itself",
+                        "write it as a named step of the chain, e.g. -> class_token: cls_token",
+                    )
+                    return Tensor(t.node, None, t.depth)
             if item.cond is not None:
                 cond = self._value(item.cond, ctx.vars)
-                if cond is False:
+                if cond is False and not self.codegen:
                     continue
+                if self.codegen and isinstance(cond, bool):
+                    self.conds[self._join(path, item.label or str(index))] = item.cond
                 if not isinstance(cond, bool):
                     if cond is not None:
                         self.sink.error(
@@ -293,6 +326,7 @@ class Elaborator:
             return Tensor(t.node, None, t.depth)
         scope = self._open_scope(path, "seq", None, {}, el.span, t)
         scope.repeat = el.repeat.pattern or "{i}"
+        scope.count = count
         start = self.count
         for i in range(count):
             name = self._pattern(el.repeat, i, i)
@@ -623,7 +657,7 @@ def _check_arg(op: Op, spec: ArgSpec, v: Any, span: Span, sink: DiagnosticSink) 
             if kind == "float" and v <= 0:
                 sink.error(span, f"{where} must be positive, got {show(v)}")
                 return _BAD
-            return float(v)
+            return v if isinstance(v, float) else float(v)
         sink.error(span, f"{where} must be a number, got {type_name(v)} {show(v)}")
         return _BAD
     if kind.endswith("_pair"):

@@ -69,6 +69,39 @@ class TensorSpec:
         return prod(self.shape)
 
 
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """How an op appears in emitted PyTorch code.
+
+    ``module`` constructs the ``nn.Module`` kept as an attribute (None: the op is written inline);
+    ``call`` is the forward expression, with ``{m}`` for the module or parameter and ``{x}`` for
+    the input; ``parameter`` initialises an ``nn.Parameter`` that is the layer itself;
+    ``seq_module`` is the module to use inside ``nn.Sequential`` when ``module`` is None;
+    ``helpers`` names helper classes of :mod:`archc.codegen.helpers` the code needs.
+    """
+
+    module: str | None = None
+    call: str = "{m}({x})"
+    parameter: str | None = None
+    seq_module: str | None = None
+    helpers: tuple[str, ...] = ()
+
+
+def ctor(name: str, *args: Any, **kwargs: Any) -> str:
+    """``nn.Conv2d(64, 256, kernel_size=1)``; keyword values of None are left out."""
+    from archc.dsl.symbolic import code
+
+    parts = [code(a) for a in args] + [f"{k}={code(v)}" for k, v in kwargs.items() if v is not None]
+    return f"{name}({', '.join(parts)})"
+
+
+def unless_default(value: Any, default: Any) -> Any:
+    """``value``, or None when it is the constant ``default`` (so that it is left out)."""
+    from archc.dsl.symbolic import names
+
+    return None if not names(value) and value == default else value
+
+
 class Op:
     """Base class of every primitive op."""
 
@@ -92,6 +125,10 @@ class Op:
     def label(self, a: dict[str, Any], out: Shape) -> str:
         """A short summary for diagrams, e.g. ``conv 3x3, 64, /2``."""
         return self.name
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        """Its PyTorch form; the values may be symbolic (:mod:`archc.dsl.symbolic`)."""
+        raise NotImplementedError(f"no PyTorch emission for op '{self.name}'")
 
     # -- helpers shared by the rules
     def check_rank(self, ins: list[Shape]) -> None:
@@ -143,13 +180,13 @@ def pair(v: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def _window_out(size: int, k: int, s: int, p: int, d: int, ceil: bool, what: str) -> int:
-    span = d * (k - 1) + 1
+    span = k if d == 1 else d * (k - 1) + 1
     if span > size + 2 * p:
         raise OpError(
             f"{what}: kernel {k} (dilation {d}) is larger than its input {size} padded by {p}",
             "use a smaller kernel, more padding, or downsample less before this layer",
         )
-    num = size + 2 * p - span
+    num = (size if p == 0 else size + 2 * p) - span
     out = (-(-num // s) if ceil else num // s) + 1
     if ceil and (out - 1) * s >= size + p:  # PyTorch: the last window must start inside the input
         out -= 1
@@ -210,6 +247,21 @@ class Conv(Op):
             text += f", g{a['groups']}"
         return text
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor(
+                "nn.Conv2d",
+                ins[0][0],
+                a["out"],
+                kernel_size=a["k"],
+                stride=unless_default(a["s"], 1),
+                padding=unless_default(a["p"], 0),
+                dilation=unless_default(a["d"], 1),
+                groups=unless_default(a["groups"], 1),
+                bias=None if a["bias"] is True else a["bias"],
+            )
+        )
+
 
 @register("patch_embedding")
 class PatchEmbed(Op):
@@ -241,6 +293,10 @@ class PatchEmbed(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"patches {a['patch']}x{a['patch']}, {a['dim']}"
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        module = ctor("PatchEmbed", ins[0][0], a["dim"], a["patch"], bias=unless_default(a["bias"], True))
+        return Emission(module, helpers=("PatchEmbed",))
+
 
 # ------------------------------------------------------------------ normalisation
 
@@ -269,6 +325,17 @@ class BatchNorm(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "batchnorm"
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor(
+                "nn.BatchNorm2d",
+                ins[0][0],
+                eps=unless_default(a["eps"], 1e-5),
+                momentum=unless_default(a["momentum"], 0.1),
+                affine=unless_default(a["affine"], True),
+            )
+        )
+
 
 @register("ln", "layer_norm")
 class LayerNorm(Op):
@@ -284,6 +351,12 @@ class LayerNorm(Op):
     def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
         return 0, prod(ins[0]) * (5 if a["affine"] else 4)
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        affine = unless_default(a["affine"], True)
+        return Emission(
+            ctor("nn.LayerNorm", ins[0][-1], eps=unless_default(a["eps"], 1e-5), elementwise_affine=affine)
+        )
+
 
 # ------------------------------------------------------------------ activations and friends
 
@@ -297,11 +370,17 @@ class ReLU(_Elementwise):
     name = "relu"
     summary = "max(x, 0)"
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission("nn.ReLU(inplace=True)" if a.get("inplace") else "nn.ReLU()")
+
 
 @register()
 class GELU(_Elementwise):
     name = "gelu"
     summary = "Gaussian error linear unit (exact erf form)"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission("nn.GELU()")
 
 
 @register()
@@ -309,11 +388,17 @@ class Sigmoid(_Elementwise):
     name = "sigmoid"
     summary = "logistic sigmoid"
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission("nn.Sigmoid()")
+
 
 @register()
 class Identity(_Elementwise):
     name = "identity"
     summary = "passes its input through"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission("nn.Identity()")
 
 
 @register()
@@ -324,6 +409,9 @@ class Dropout(_Elementwise):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"dropout {a['p']:g}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(ctor("nn.Dropout", a["p"]))
 
 
 # ------------------------------------------------------------------ pooling
@@ -352,6 +440,21 @@ class _Pool(Op):
         s = a["s"] if a["s"] is not None else a["k"]
         return f"{self.name} {k[0]}x{k[1]}" + (f", /{s}" if s != 1 else "")
 
+    torch_name: ClassVar[str] = ""
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        extra: dict[str, Any] = {"dilation": unless_default(a["d"], 1)} if "d" in a else {}
+        return Emission(
+            ctor(
+                self.torch_name,
+                kernel_size=a["k"],
+                stride=a["s"],
+                padding=unless_default(a["p"], 0),
+                **extra,
+                ceil_mode=unless_default(a["ceil"], False),
+            )
+        )
+
 
 _POOL_ARGS = (
     ArgSpec("k", "posint_pair", aliases=("kernel", "kernel_size")),
@@ -363,6 +466,7 @@ _POOL_ARGS = (
 @register("maxpool2d")
 class MaxPool(_Pool):
     name = "maxpool"
+    torch_name = "nn.MaxPool2d"
     summary = "max pooling (nn.MaxPool2d)"
     args = (*_POOL_ARGS, ArgSpec("d", "pos", 1, aliases=("dilation",)), ArgSpec("ceil", "bool", False))
 
@@ -370,6 +474,7 @@ class MaxPool(_Pool):
 @register("avgpool2d")
 class AvgPool(_Pool):
     name = "avgpool"
+    torch_name = "nn.AvgPool2d"
     summary = "average pooling (nn.AvgPool2d)"
     args = (*_POOL_ARGS, ArgSpec("ceil", "bool", False))
 
@@ -391,6 +496,9 @@ class AdaptiveAvgPool(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"avgpool to {fmt(out[1:])}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(ctor("nn.AdaptiveAvgPool2d", tuple(pair(a.get("size", 1)))))
 
 
 @register("global_avgpool")
@@ -418,6 +526,9 @@ class Flatten(Op):
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         return (prod(ins[0]),)
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(call="torch.flatten({x}, 1)", seq_module="nn.Flatten()")
+
 
 @register()
 class Tokens(Op):
@@ -428,6 +539,9 @@ class Tokens(Op):
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         c, h, w = ins[0]
         return (h * w, c)
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(call="{x}.flatten(2).transpose(1, 2)", seq_module="Tokens()", helpers=("Tokens",))
 
 
 @register("select_token")
@@ -446,6 +560,13 @@ class Token(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"token {a['index']}"
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            call=f"{{x}}[:, {a['index']}]",
+            seq_module=ctor("SelectToken", a["index"]),
+            helpers=("SelectToken",),
+        )
+
 
 @register()
 class PixelShuffle(Op):
@@ -463,6 +584,9 @@ class PixelShuffle(Op):
                 f"make the preceding conv output a multiple of {r * r} channels",
             )
         return (c // (r * r), h * r, w * r)
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(ctor("nn.PixelShuffle", a["r"]))
 
 
 # ------------------------------------------------------------------ dense layers
@@ -490,6 +614,9 @@ class Linear(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"linear {a['out']}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(ctor("nn.Linear", ins[0][-1], a["out"], bias=unless_default(a["bias"], True)))
 
 
 @register("mhsa", "self_attention")
@@ -528,6 +655,17 @@ class Attention(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"self-attention, {a['heads']} heads"
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        module = ctor(
+            "nn.MultiheadAttention",
+            ins[0][1],
+            a["heads"],
+            dropout=unless_default(a["dropout"], 0.0),
+            bias=unless_default(a["bias"], True),
+            batch_first=True,
+        )
+        return Emission(module, call="{m}({x}, {x}, {x}, need_weights=False)[0]")
+
 
 @register("class_token")
 class ClassToken(Op):
@@ -545,6 +683,12 @@ class ClassToken(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "prepend class token"
 
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            parameter=f"nn.Parameter(torch.zeros(1, 1, {code_of(ins[0][1])}))",
+            call="torch.cat([{m}.expand({x}.shape[0], -1, -1), {x}], dim=1)",
+        )
+
 
 @register("pos_embedding", "position_embedding")
 class PosEmbed(Op):
@@ -557,6 +701,13 @@ class PosEmbed(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "+ position embedding"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        n, d = ins[0]
+        return Emission(
+            parameter=f"nn.Parameter(torch.empty(1, {code_of(n)}, {code_of(d)}).normal_(std=0.02))",
+            call="{x} + {m}",
+        )
 
 
 # ------------------------------------------------------------------ merges
@@ -628,7 +779,10 @@ class Cat(_Merge):
         return "concat"
 
 
-MERGES = {"add": "add", "mul": "mul", "cat": "cat"}
+def code_of(v: Any) -> str:
+    from archc.dsl.symbolic import code
+
+    return code(v)
 
 
 def uncounted_ops() -> list[str]:

@@ -152,6 +152,72 @@ def _plain_table(c: Any, depth: int | None) -> None:
         print("  ".join(cells).rstrip())
 
 
+class RankDir(StrEnum):
+    TB = "TB"
+    LR = "LR"
+
+
+@app.command()
+@reports_errors
+def render(
+    spec: SpecArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file; its extension picks the format.")],
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="svg, png, pdf or dot (default: from the file name).")
+    ] = None,
+    depth: Annotated[
+        int | None,
+        typer.Option("--depth", "-d", min=1, help="Collapse modules below this depth (default 2)."),
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Draw every layer (no collapsing).")] = False,
+    rankdir: Annotated[RankDir, typer.Option("--rankdir", help="Layout direction.")] = RankDir.TB,
+    set_: SetOpt = None,
+    input: InputOpt = None,
+    network: NetworkOpt = None,
+) -> None:
+    """Draw a spec with Graphviz: layers, shapes on edges, skip edges, blocks as clusters."""
+    from archc.build import write_atomic
+    from archc.errors import NOWHERE
+    from archc.render import DEFAULT_DEPTH, FORMATS, DotMissing, render_bytes
+
+    fmt = (format or out.suffix.lstrip(".") or "svg").lower()
+    if fmt not in FORMATS:
+        raise UsageError.at(NOWHERE, f"unknown format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
+    c = compile_from_cli(spec, network, set_, input)
+    level = None if full else (depth or DEFAULT_DEPTH)
+    try:
+        data = render_bytes(c, fmt, level, rankdir.value)
+    except DotMissing as e:
+        out = out.with_suffix(".dot")
+        write_atomic({out: render_bytes(c, "dot", level, rankdir.value)})
+        err(f"warning: {e}")
+        print(
+            f"wrote {out} (DOT source; render it with `dot -T{fmt} {out} -o FILE` once Graphviz is installed)"
+        )
+        return
+    write_atomic({out: data})
+    print(f"wrote {out}")
+
+
+@app.command()
+@reports_errors
+def build(
+    spec: SpecArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("generated"),
+    set_: SetOpt = None,
+    input: InputOpt = None,
+    network: NetworkOpt = None,
+) -> None:
+    """Check, then write OUT/<network>.py, .summary.json and .svg (atomically: all or nothing)."""
+    from archc.build import build as build_files
+    from archc.summary import check_line
+
+    c = compile_from_cli(spec, network, set_, input)
+    for path in build_files(c, out, err):
+        print(f"wrote {path}")
+    print(check_line(c))
+
+
 @app.command()
 def ops() -> None:
     """List the primitive ops, their arguments and whether they count MACs."""

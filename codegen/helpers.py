@@ -1,0 +1,28 @@
+"""Small modules the emitted code uses where PyTorch has none; each is copied into the
+generated file only when needed, so that the file stands alone."""
+
+HELPERS: dict[str, str] = {
+    "PatchEmbed": '''class PatchEmbed(nn.Module):
+    """Non-overlapping patches to tokens: (B, C, H, W) -> (B, H/p * W/p, dim)."""
+
+    def __init__(self, in_channels: int, dim: int, patch: int, bias: bool = True) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, dim, kernel_size=patch, stride=patch, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)  # (B, N, dim)''',
+    "Tokens": '''class Tokens(nn.Module):
+    """Feature map to tokens: (B, C, H, W) -> (B, H*W, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).transpose(1, 2)''',
+    "SelectToken": '''class SelectToken(nn.Module):
+    """One token of a sequence: (B, N, D) -> (B, D)."""
+
+    def __init__(self, index: int = 0) -> None:
+        super().__init__()
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.index]''',
+}

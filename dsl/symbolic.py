@@ -1,0 +1,193 @@
+"""Numbers that remember how they were computed, for code generation.
+
+A :class:`SymInt` is an ``int`` (so every shape rule and check works on it unchanged, using
+the concrete value of a representative instance) that also carries the Python expression
+it came from: elaborating a block with ``width = SymInt(64, "width")`` gives its third
+convolution ``out = SymInt(256, "width * 4")``.  Constants fold: ``SymInt(2) * 3`` is just 6.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Binding strength of an expression's top-level operator: higher binds tighter.
+ATOM, POWER, UNARY, PRODUCT, SUM = 100, 40, 30, 20, 10
+_PREC = {"+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "//": PRODUCT, "%": PRODUCT}
+
+
+class _Sym:
+    expr: str
+    prec: int
+    free: frozenset[str]
+
+
+def code(v: Any) -> str:
+    """Python source for a value: a symbol's expression, or a literal."""
+    if isinstance(v, _Sym) and v.free:
+        return v.expr
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    if isinstance(v, int):
+        return str(int(v))
+    if isinstance(v, float):
+        return repr(float(v))
+    if isinstance(v, list | tuple):
+        inner = ", ".join(code(x) for x in v)
+        return (
+            f"({inner},)"
+            if isinstance(v, tuple) and len(v) == 1
+            else (f"[{inner}]" if isinstance(v, list) else f"({inner})")
+        )
+    if isinstance(v, str):
+        return repr(v)
+    raise TypeError(f"no code for {v!r}")
+
+
+def names(v: Any) -> frozenset[str]:
+    """The symbols an emitted value refers to."""
+    if isinstance(v, _Sym):
+        return v.free
+    if isinstance(v, list | tuple):
+        out: frozenset[str] = frozenset()
+        for x in v:
+            out |= names(x)
+        return out
+    return frozenset()
+
+
+def _prec(v: Any) -> int:
+    if isinstance(v, _Sym) and v.free:
+        return v.prec
+    return ATOM if not (isinstance(v, int | float) and v < 0) else UNARY
+
+
+def _wrap(v: Any, need: int, strict: bool) -> str:
+    p = _prec(v)
+    text = code(v)
+    return f"({text})" if p < need or (strict and p == need) else text
+
+
+def _combine(op: str, a: Any, b: Any, value: Any) -> Any:
+    free = names(a) | names(b)
+    if not free:
+        return value
+    prec = _PREC[op]
+    text = f"{_wrap(a, prec, False)} {op} {_wrap(b, prec, op in '-//%')}"
+    cls = SymInt if isinstance(value, int) and not isinstance(value, bool) else SymFloat
+    return cls(value, text, prec, free)
+
+
+class SymInt(int, _Sym):
+    def __new__(
+        cls, value: int, expr: str | None = None, prec: int = ATOM, free: frozenset[str] | None = None
+    ) -> SymInt:
+        self = super().__new__(cls, value)
+        self.expr = expr if expr is not None else str(value)
+        self.prec = prec
+        self.free = (
+            free if free is not None else (frozenset([self.expr]) if expr is not None else frozenset())
+        )
+        return self
+
+    def __repr__(self) -> str:
+        return f"SymInt({int(self)}, {self.expr!r})"
+
+    def __add__(self, o: Any) -> Any:
+        return _combine("+", self, o, int(self) + o)
+
+    def __radd__(self, o: Any) -> Any:
+        return _combine("+", o, self, o + int(self))
+
+    def __sub__(self, o: Any) -> Any:
+        return _combine("-", self, o, int(self) - o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return _combine("-", o, self, o - int(self))
+
+    def __mul__(self, o: Any) -> Any:
+        return _combine("*", self, o, int(self) * o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return _combine("*", o, self, o * int(self))
+
+    def __floordiv__(self, o: Any) -> Any:
+        return _combine("//", self, o, int(self) // o)
+
+    def __rfloordiv__(self, o: Any) -> Any:
+        return _combine("//", o, self, o // int(self))
+
+    def __truediv__(self, o: Any) -> Any:
+        return _combine("/", self, o, int(self) / o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return _combine("/", o, self, o / int(self))
+
+    def __mod__(self, o: Any) -> Any:
+        return _combine("%", self, o, int(self) % o)
+
+    def __rmod__(self, o: Any) -> Any:
+        return _combine("%", o, self, o % int(self))
+
+    def __neg__(self) -> Any:
+        return (
+            SymInt(-int(self), f"-{_wrap(self, UNARY, False)}", UNARY, self.free) if self.free else -int(self)
+        )
+
+    def __hash__(self) -> int:
+        return int.__hash__(self)
+
+
+class SymFloat(float, _Sym):
+    def __new__(
+        cls, value: float, expr: str | None = None, prec: int = ATOM, free: frozenset[str] | None = None
+    ) -> SymFloat:
+        self = super().__new__(cls, value)
+        self.expr = expr if expr is not None else repr(value)
+        self.prec = prec
+        self.free = (
+            free if free is not None else (frozenset([self.expr]) if expr is not None else frozenset())
+        )
+        return self
+
+    def __repr__(self) -> str:
+        return f"SymFloat({float(self)}, {self.expr!r})"
+
+    def __add__(self, o: Any) -> Any:
+        return _combine("+", self, o, float(self) + o)
+
+    def __radd__(self, o: Any) -> Any:
+        return _combine("+", o, self, o + float(self))
+
+    def __sub__(self, o: Any) -> Any:
+        return _combine("-", self, o, float(self) - o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return _combine("-", o, self, o - float(self))
+
+    def __mul__(self, o: Any) -> Any:
+        return _combine("*", self, o, float(self) * o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return _combine("*", o, self, o * float(self))
+
+    def __truediv__(self, o: Any) -> Any:
+        return _combine("/", self, o, float(self) / o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return _combine("/", o, self, o / float(self))
+
+    def __hash__(self) -> int:
+        return float.__hash__(self)
+
+
+def symbol(name: str, value: Any) -> Any:
+    """A parameter's value as a symbol named ``name`` (lists become ``name[i]`` items)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return SymInt(value, name)
+    if isinstance(value, float):
+        return SymFloat(value, name)
+    if isinstance(value, list):
+        return [symbol(f"{name}[{i}]", v) if not isinstance(v, list) else v for i, v in enumerate(value)]
+    return value
