@@ -6,10 +6,10 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 SOURCES := $(shell find src dsl codegen grammar -type f \( -name '*.py' -o -name '*.lark' -o -name '*.j2' -o -name py.typed \) 2>/dev/null | sort)
 
-.PHONY: run test lint typecheck pytest install graphviz bench golden clean
+.PHONY: run test lint typecheck pytest install graphviz bench golden generated clean
 
 run: install
-	$(BIN)/archc summary specs/se_resnet50.arch
+	$(BIN)/archc build specs/se_resnet50.arch
 
 test: install lint typecheck pytest
 
@@ -42,6 +42,10 @@ pytest: install
 
 golden: install
 	$(BIN)/python -m pytest --update-golden tests/test_diagnostics.py tests/test_codegen.py tests/test_render.py
+
+# Rebuild generated/ from every spec (the test suite fails when it is stale).
+generated: install
+	for spec in specs/*.arch; do $(BIN)/archc build $$spec -o generated || exit 1; done
 
 bench: install
 	$(BIN)/python benchmarks/check_speed.py

@@ -37,9 +37,9 @@ def generated_spec(layers: int) -> str:
     return (
         "block unit(c):\n"
         "    return x -> conv: conv(c, k=3, p=1) -> bn: bn -> relu\n\n"
-        "network big(depth=%d):\n"
+        f"network big(depth={blocks}):\n"
         "    input 16x32x32\n"
-        "    x -> units: unit(16) x depth\n" % blocks
+        "    x -> units: unit(16) x depth\n"
     )
 
 

@@ -28,7 +28,7 @@ from archc.dsl.ops import REGISTRY, Emission, fmt
 from archc.dsl.resolve import Network
 from archc.dsl.symbolic import SymInt, code, names, symbol
 from archc.dsl.values import BlockRef, ShapeVal
-from archc.errors import ArchcError
+from archc.errors import NOWHERE, ArchcError
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -72,6 +72,8 @@ class ClassCode:
 
 
 def _default_code(v: Any) -> str:
+    if isinstance(v, str):
+        raise ArchcError.at(NOWHERE, f"the string {v!r} cannot reach emitted code", "use a number or a flag")
     if isinstance(v, list):
         return code(tuple(v))
     return code(v)
@@ -220,7 +222,8 @@ class Unit:
             return f"nn.Sequential(OrderedDict(({key}, {first}) for i in range({count})))"
         if rest and all(it == rest[0] for it in rest):
             head = '"' + pattern.replace("{i}", "0") + '"'
-            return f"nn.Sequential(OrderedDict([({head}, {first}), *(({key}, {rest[0]}) for i in range(1, {count}))]))"
+            tail = f"*(({key}, {rest[0]}) for i in range(1, {count}))"
+            return f"nn.Sequential(OrderedDict([({head}, {first}), {tail}]))"
         pairs = ", ".join(f'("{pattern.replace("{i}", str(i))}", {it})' for i, it in enumerate(items))
         return f"nn.Sequential(OrderedDict([{pairs}]))"
 
@@ -315,8 +318,16 @@ class _Forward:
             for el in v.chain:
                 cur, _ = self.apply(el, cur)
             return cur
-        self.temps += 1
-        return self.statement(v, f"h{self.temps}" if self.temps > 1 else "h")
+        return self.statement(v, self.temp())
+
+    def temp(self) -> str:
+        """A fresh variable name that no statement of the spec uses."""
+        taken = {s.name for s in self.u.body if isinstance(s, ast.Assign)} | {"x", "out"}
+        while True:
+            self.temps += 1
+            name = "h" if self.temps == 1 else f"h{self.temps}"
+            if name not in taken:
+                return name
 
     def apply(self, el: ast.Element, cur: str) -> tuple[str, str | None]:
         path = self.u.elab.elements[id(el)]
@@ -329,7 +340,9 @@ class _Forward:
                 comment = self.shape_comment(d["shape"])
             else:
                 if em.call.count("{x}") > 1 and not cur.isidentifier():
-                    raise ArchcError.at(el.span, "internal: multi-use input must be a variable")
+                    tmp = self.temp()
+                    self.lines.append(f"{tmp} = {cur}")
+                    cur = tmp
                 expr = em.call.format(m=f"self.{path}", x=cur)
         else:
             expr = f"self.{path}({cur})"
@@ -371,8 +384,8 @@ def expr_code(e: ast.Expr, dims: dict[str, str]) -> tuple[str, set[str]]:
                 return code(v)
             case ast.Bool(value=v):
                 return "True" if v else "False"
-            case ast.Str(value=v):
-                return repr(v)
+            case ast.Str():
+                raise ArchcError.at(e.span, "a string cannot reach emitted code", "compare numbers instead")
             case ast.Name(id=n):
                 used.add(n)
                 return n
@@ -562,7 +575,7 @@ def emit(compiled: Compiled) -> str:
     params_text = ", ".join(f"{k}={_show(v)}" for k, v in overrides.items())
     factory_doc = textwrap.wrap(
         f"Build ``{net.name}`` as specified in {net.file} ({params_text}). "
-        f"Input (B, {', '.join(str(d) for d in t.input_shape)}) -> output (B, {', '.join(str(d) for d in t.output_shape)}); "
+        f"Input (B, {_dims(t.input_shape)}) -> output (B, {_dims(t.output_shape)}); "
         f"{t.params:,} parameters ({human(t.params)}); {t.macs:,} MACs ({human(t.macs)}) "
         "in convolutions, linear layers and attention, for one sample.",
         80,
@@ -572,7 +585,7 @@ def emit(compiled: Compiled) -> str:
     module_doc = textwrap.wrap(
         f"{net.name}: input {fmt(t.input_shape)}, output {fmt(t.output_shape)}, "
         f"{t.params:,} parameters, {t.macs:,} MACs.",
-        84,
+        78,
         break_long_words=False,
     )
     text = _template().render(
@@ -597,6 +610,10 @@ def emit(compiled: Compiled) -> str:
         input_tuple=", ".join(str(d) for d in t.input_shape),
     )
     return text
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ", ".join(str(d) for d in shape)
 
 
 def _show(v: Any) -> str:
@@ -624,7 +641,7 @@ def _render_class(c: ClassCode, doc: str | None = None) -> dict[str, Any]:
     head = f"def __init__({c.signature_code()}) -> None:"
     return {
         "name": c.name,
-        "doc": doc or c.doc,
+        "doc": textwrap.wrap(doc or c.doc, 76, break_long_words=False, break_on_hyphens=False),
         "init_header": layout(head, 4),
         "init": init,
         "forward": forward,

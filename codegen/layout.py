@@ -25,7 +25,9 @@ def layout(line: str, indent: int, width: int = WIDTH) -> list[str]:
     head, args, tail = split
     out = [pad + head]
     comprehension = _top_level_for(args[0]) if len(args) == 1 else -1
-    if comprehension > 0:  # a generator expression: element and clause on their own lines
+    if comprehension > 0 and len(args[0]) + indent + 4 <= width:  # a generator expression that fits
+        out.append(" " * (indent + 4) + args[0])
+    elif comprehension > 0:  # one that does not: element and clause on their own lines
         out.extend(layout(args[0][:comprehension].rstrip(), indent + 4, width))
         out.extend(layout(args[0][comprehension:].strip(), indent + 4, width))
     else:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
+
 from archc.dsl.ops import REGISTRY, Shape, fmt, lookup
 
 

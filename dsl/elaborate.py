@@ -17,12 +17,12 @@ from math import prod
 from typing import Any
 
 import networkx as nx
+
 from archc.dsl import ast
 from archc.dsl.names import identifier_problem
 from archc.dsl.ops import REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.resolve import Network
 from archc.dsl.values import BlockRef, Evaluator, ShapeVal, Value, show, suggest, type_name
-
 from archc.errors import ArchcError, DiagnosticSink, Span
 
 #: Documented limits: a spec past them is rejected at once instead of exhausting the machine.

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archc.dsl import ast
+from archc.dsl.names import identifier_problem
 from archc.dsl.parser import parse_text
-
 from archc.errors import ArchcError, Diagnostic, Span
 
 
@@ -101,6 +101,20 @@ def _add(
         _load(folder / use.path, program, stack, use, out)
 
 
+def _check_names(d: ast.BlockDef | ast.NetworkDef, out: list[Diagnostic]) -> None:
+    """Definition and parameter names become class and argument names in emitted code."""
+    kind = "block" if isinstance(d, ast.BlockDef) else "network"
+    problem = identifier_problem(d.name)
+    if problem:
+        out.append(Diagnostic(d.span, f"'{d.name}' cannot be a {kind} name: {problem}", f"rename the {kind}"))
+    for p in d.params:
+        problem = identifier_problem(p.name)
+        if p.name == "i":
+            problem = "'i' is the index of a repeat"
+        if problem:
+            out.append(Diagnostic(p.span, f"'{p.name}' cannot be a parameter name: {problem}", "rename it"))
+
+
 def _collect(program: Program, out: list[Diagnostic]) -> None:
     seen: dict[str, Span] = {}
     for module in program.modules.values():
@@ -114,6 +128,7 @@ def _collect(program: Program, out: list[Diagnostic]) -> None:
                 )
                 continue
             seen[d.name] = d.span
+            _check_names(d, out)
             if isinstance(d, ast.BlockDef):
                 program.blocks[d.name] = d
             else:

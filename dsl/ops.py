@@ -772,7 +772,7 @@ class Cat(_Merge):
                     "every branch must keep the same spatial size; check strides and padding",
                 )
         out = list(first)
-        out[axis] = sum(s[axis] for s in ins)
+        out[axis] = sum((s[axis] for s in ins[1:]), start=ins[0][axis])
         return tuple(out)
 
     def label(self, a: dict[str, Any], out: Shape) -> str:

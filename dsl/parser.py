@@ -13,11 +13,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
-from archc.dsl import ast
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
+from archc.dsl import ast
 from archc.errors import ArchcError, Diagnostic, Span
 
 #: The largest spec file archc reads, in bytes.

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from archc.dsl import ast
 from archc.dsl.loader import Program
 from archc.dsl.values import Evaluator, Value, literal, show, suggest
-
 from archc.errors import ArchcError, DiagnosticSink, Span, UsageError
 
 

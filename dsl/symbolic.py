@@ -71,6 +71,11 @@ def _combine(op: str, a: Any, b: Any, value: Any) -> Any:
     free = names(a) | names(b)
     if not free:
         return value
+    # identities, so that emitted sizes read as written: x + 0, x * 1, x // 1
+    if not names(b) and ((op in "+-" and b == 0) or (op in ("*", "//", "/") and b == 1)):
+        return a
+    if not names(a) and ((op == "+" and a == 0) or (op == "*" and a == 1)):
+        return b
     prec = _PREC[op]
     text = f"{_wrap(a, prec, False)} {op} {_wrap(b, prec, op in '-//%')}"
     cls = SymInt if isinstance(value, int) and not isinstance(value, bool) else SymFloat

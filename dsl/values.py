@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from archc.dsl import ast
-
 from archc.errors import ArchcError, Span
 
 

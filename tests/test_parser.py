@@ -6,16 +6,16 @@ import string
 from pathlib import Path
 
 import pytest
-from archc.dsl import ast
-from archc.dsl.loader import load_text
-from archc.dsl.parser import parse_expr, parse_text
-from archc.dsl.resolve import resolve
-from archc.dsl.values import Evaluator
 from conftest import SPECS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archc
+from archc.dsl import ast
+from archc.dsl.loader import load_text
+from archc.dsl.parser import parse_expr, parse_text
+from archc.dsl.resolve import resolve
+from archc.dsl.values import Evaluator
 from archc.errors import ArchcError
 
 

@@ -20,9 +20,17 @@ def _umask() -> int:
 
 
 def write_atomic(files: dict[Path, bytes]) -> None:
-    """Write every file or none: each goes to a temporary file beside its target first,
-    and targets are replaced only once all temporaries are complete."""
+    """Write every file or none.
+
+    Each file goes to a temporary file beside its target first; targets are replaced only
+    once all temporaries are complete, and a failure while replacing puts back the files
+    already replaced (from hard-linked backups), so readers see the old set or the new one.
+    """
+    for target in files:
+        if target.exists() and not target.is_file():
+            raise IsADirectoryError(f"{target} exists and is not a file")
     staged: list[tuple[str, Path]] = []
+    backups: list[tuple[Path, str | None]] = []
     try:
         for target, data in files.items():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -33,12 +41,30 @@ def write_atomic(files: dict[Path, bytes]) -> None:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        for tmp, target in staged:
-            os.replace(tmp, target)
+        try:
+            for tmp, target in staged:
+                backup = None
+                if target.exists():
+                    backup = f"{tmp}.old"
+                    os.link(target, backup)
+                os.replace(tmp, target)
+                backups.append((target, backup))
+        except BaseException:
+            for target, backup in reversed(backups):
+                if backup is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(backup, target)
+            backups.clear()
+            raise
         staged.clear()
     finally:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
+            Path(f"{tmp}.old").unlink(missing_ok=True)
+        for _, backup in backups:
+            if backup is not None:
+                Path(backup).unlink(missing_ok=True)
 
 
 def outputs(compiled: Compiled, out_dir: Path, warn: Callable[[str], None]) -> dict[Path, bytes]:

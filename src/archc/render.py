@@ -83,7 +83,10 @@ class DotMissing(Exception):
     """Graphviz's ``dot`` is not installed."""
 
     def __str__(self) -> str:
-        return "Graphviz's `dot` was not found; install it with `apt-get install graphviz` (or `brew install graphviz`)"
+        return (
+            "Graphviz's `dot` was not found; "
+            "install it with `apt-get install graphviz` (or `brew install graphviz`)"
+        )
 
 
 @dataclass
@@ -212,20 +215,21 @@ def _collapsed_node(
 
 
 def _run_length(children: list[str], i: int, scopes: dict[str, Scope]) -> int:
-    """How many consecutive siblings from ``i`` are the same block with the same arguments."""
+    """How many consecutive siblings from ``i`` are the same block with the same arguments and
+    the same input and output shapes (so one node marked × N stands for all of them)."""
     first = scopes.get(children[i])
     if first is None or first.kind != "block":
         return 1
     n = 1
     while i + n < len(children):
         other = scopes.get(children[i + n])
-        if other is None or other.definition != first.definition or other.args != first.args:
-            break
-        if (
-            other.in_shape != other.out_shape
-            or first.in_shape != scopes[children[i + n - 1]].out_shape
-            and n == 1
-        ):
+        same = other is not None and (other.definition, other.args, other.in_shape, other.out_shape) == (
+            first.definition,
+            first.args,
+            first.in_shape,
+            first.out_shape,
+        )
+        if not same:
             break
         n += 1
     return n
