@@ -87,7 +87,7 @@ def rows(g: nx.DiGraph, depth: int | None = None) -> list[Row]:
         found = index.get(key)
         if found is None:
             scope = scopes.get(key)
-            kind = scope.definition if scope is not None and scope.definition else "sequence"
+            kind = describe(scope, scopes) if scope is not None else "sequence"
             found = Row(key, kind, None, 0, 0, 0, depth - 1, 0)
             out.append(found)
             index[key] = found
@@ -102,6 +102,21 @@ def rows(g: nx.DiGraph, depth: int | None = None) -> list[Row]:
         if scope is not None and scope.out_shape is not None:
             row.shape = scope.out_shape
     return out
+
+
+def describe(scope: Any, scopes: dict[str, Any]) -> str:
+    """A module in a few words: its block (``bottleneck``), ``bottleneck × 3`` for a sequence of
+    one block, or ``4 modules``."""
+    if scope.kind != "seq":
+        return str(scope.definition or scope.kind)
+    kinds = set()
+    for ch in scope.children:
+        child = scopes.get(f"{scope.path}.{ch}" if scope.path else ch)
+        kinds.add(child.definition if child is not None and child.kind == "block" else None)
+    n = len(scope.children)
+    if len(kinds) == 1 and None not in kinds:
+        return f"{kinds.pop()} × {n}"
+    return f"{n} module" + ("" if n == 1 else "s")
 
 
 def _op_text(d: dict[str, Any]) -> str:

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 
-class Basic(nn.Module):
-    """Block ``basic(width, stride=1)`` (specs/resnet.arch:4)."""
+class BasicBlock(nn.Module):
+    """Block ``basic_block(width, stride=1)`` (specs/resnet.arch:4)."""
 
     def __init__(self, in_channels: int, width: int, stride: int = 1) -> None:
         super().__init__()
@@ -62,18 +62,18 @@ class Resnet18(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(*(Basic(64, 64) for _ in range(depths[0])))
+        self.layer1 = nn.Sequential(*(BasicBlock(64, 64) for _ in range(depths[0])))
         self.layer2 = nn.Sequential(
-            Basic(64, 128, stride=2),
-            *(Basic(128, 128) for _ in range(1, depths[1])),
+            BasicBlock(64, 128, stride=2),
+            *(BasicBlock(128, 128) for _ in range(1, depths[1])),
         )
         self.layer3 = nn.Sequential(
-            Basic(128, 256, stride=2),
-            *(Basic(256, 256) for _ in range(1, depths[2])),
+            BasicBlock(128, 256, stride=2),
+            *(BasicBlock(256, 256) for _ in range(1, depths[2])),
         )
         self.layer4 = nn.Sequential(
-            Basic(256, 512, stride=2),
-            *(Basic(512, 512) for _ in range(1, depths[3])),
+            BasicBlock(256, 512, stride=2),
+            *(BasicBlock(512, 512) for _ in range(1, depths[3])),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512, num_classes)
@@ -93,9 +93,9 @@ class Resnet18(nn.Module):
 
 
 def resnet18(**kwargs: Any) -> Resnet18:
-    """Build ``resnet18`` as specified in specs/resnet18.arch (block=basic, depths=[2,
-    2, 2, 2], num_classes=1000). Input (B, 3, 224, 224) -> output (B, 1000);
-    11,689,512 parameters (11.69M); 1,814,073,344 MACs (1.81G) in convolutions,
-    linear layers and attention, for one sample.
+    """Build ``resnet18`` as specified in specs/resnet18.arch (block=basic_block,
+    depths=[2, 2, 2, 2], num_classes=1000). Input (B, 3, 224, 224) -> output (B,
+    1000); 11,689,512 parameters (11.69M); 1,814,073,344 MACs (1.81G) in
+    convolutions, linear layers and attention, for one sample.
     """
     return Resnet18(**kwargs)

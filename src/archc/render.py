@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import graphviz
 
-from archc.dsl.analysis import layers
+from archc.dsl.analysis import describe, layers
 from archc.dsl.ops import fmt, lookup
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ def _collapsed_node(
     params = sum(totals.get(s.path, 0) for s in run)
     detail = f"{kind} × {len(run)}" if len(run) > 1 else kind
     if first.kind == "seq":
-        detail = _seq_summary(first, scopes)
+        detail = describe(first, scopes)
     container.node(
         node_id, _html_label(name, detail, params), fillcolor=COLLAPSED_FILL, style="rounded,filled,bold"
     )
@@ -237,20 +237,8 @@ def _run_length(children: list[str], i: int, scopes: dict[str, Scope]) -> int:
 
 def _cluster_label(scope: Scope, totals: dict[str, int], scopes: dict[str, Scope]) -> str:
     name = scope.path.rpartition(".")[2]
-    what = (scope.definition or "") if scope.kind == "block" else _seq_summary(scope, scopes)
+    what = (scope.definition or "") if scope.kind == "block" else describe(scope, scopes)
     return f"{name}  ·  {what}  ·  {totals.get(scope.path, 0):,} params"
-
-
-def _seq_summary(scope: Scope, scopes: dict[str, Scope]) -> str:
-    """``bottleneck × 3`` for a repeat of one block, else ``4 modules``."""
-    kinds = {
-        scopes[_join(scope.path, ch)].definition if _join(scope.path, ch) in scopes else None
-        for ch in scope.children
-    }
-    n = len(scope.children)
-    if len(kinds) == 1 and None not in kinds:
-        return f"{kinds.pop()} × {n}"
-    return f"{n} module" + ("" if n == 1 else "s")
 
 
 def _is_gate(scope: Scope, g: Any) -> bool:
