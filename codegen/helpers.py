@@ -11,6 +11,17 @@ HELPERS: dict[str, str] = {
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)  # (B, N, dim)''',
+    "PadChannels": '''class PadChannels(nn.Module):
+    """Option A shortcut: subsample by ``stride``, then append zero channels (no parameters)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.extra = out_channels - in_channels
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return nn.functional.pad(x, (0, 0, 0, 0, 0, self.extra))''',
     "Tokens": '''class Tokens(nn.Module):
     """Feature map to tokens: (B, C, H, W) -> (B, H*W, C)."""
 

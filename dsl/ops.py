@@ -589,6 +589,32 @@ class PixelShuffle(Op):
         return Emission(ctor("nn.PixelShuffle", a["r"]))
 
 
+@register("zero_pad_shortcut")
+class PadChannels(Op):
+    name = "pad_channels"
+    summary = "subsample by s and append zero channels up to out (ResNet's parameter-free option A shortcut)"
+    args = (ArgSpec("out", "pos"), ArgSpec("s", "pos", 1, aliases=("stride",)))
+    ranks = (3,)
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        c, h, w = ins[0]
+        if a["out"] < c:
+            raise OpError(
+                f"pad_channels: cannot pad {c} channels down to {a['out']}", "use a 1x1 conv to reduce"
+            )
+        s = a["s"]
+        return (a["out"], (h - 1) // s + 1, (w - 1) // s + 1)
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return f"subsample /{a['s']}, zero-pad to {a['out']}" if a["s"] != 1 else f"zero-pad to {a['out']}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor("PadChannels", ins[0][0], a["out"], stride=unless_default(a["s"], 1)),
+            helpers=("PadChannels",),
+        )
+
+
 # ------------------------------------------------------------------ dense layers
 
 

@@ -121,6 +121,8 @@ REFERENCES = [
     ("se_resnet50", [], "timm_seresnet50"),
     ("vit_b_16", [], "torchvision_vit_b_16"),
     ("vit_b_16", ["dim=1024", "depth=24", "heads=16", "mlp_dim=4096"], "torchvision_vit_l_16"),
+    ("resnet20", [], "cifar_resnet20_optionA"),
+    ("plain56", [], "cifar_plain56"),
 ]
 
 

@@ -19,6 +19,11 @@ CASES = [
     ("se_resnet50", [], "timm_seresnet50", False),  # timm's SE pools with x.mean(), which fvcore skips
     ("vit_b_16", [], "torchvision_vit_b_16", True),
     ("vit_b_16", ["dim=1024", "depth=24", "heads=16", "mlp_dim=4096"], "torchvision_vit_l_16", True),
+    ("resnet20", [], "cifar_resnet20_optionA", True),
+    ("resnet56", [], "cifar_resnet56_optionA", True),
+    ("plain20", [], "cifar_plain20", True),
+    ("plain56", [], "cifar_plain56", True),
+    ("resnet20", ["n=18"], "cifar_resnet110_optionA", True),
 ]
 
 
