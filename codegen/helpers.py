@@ -12,7 +12,7 @@ HELPERS: dict[str, str] = {
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)  # (B, N, dim)''',
     "PadChannels": '''class PadChannels(nn.Module):
-    """Option A shortcut: subsample by ``stride``, append zero channels; no parameters."""
+    """Option A shortcut: subsample by ``stride``, append zero channels (no weights)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from torch import nn
 
 
 class PadChannels(nn.Module):
-    """Option A shortcut: subsample by ``stride``, append zero channels; no parameters."""
+    """Option A shortcut: subsample by ``stride``, append zero channels (no weights)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
