@@ -601,7 +601,11 @@ def emit(compiled: Compiled) -> str:
         human_params=human(t.params),
         human_macs=human(t.macs),
         ordered_dict=e.ordered_dict,
-        sequence=any("Sequence[" in a for c in [*e.classes, network] for a in c.annotations.values()),
+        sequence=any(
+            "Sequence[" in c.annotations.get(name, "")
+            for c in [*e.classes, network]
+            for name, _, _ in c.signature.params
+        ),
         helpers=[HELPERS[h] for h in sorted(e.helpers)],
         classes=[_render_class(c) for c in e.classes],
         network_class=_render_class(network, doc=_network_doc(compiled)),

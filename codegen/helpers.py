@@ -11,6 +11,16 @@ HELPERS: dict[str, str] = {
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)  # (B, N, dim)''',
+    "MeanShift": '''class MeanShift(nn.Conv2d):
+    """Adds ``sign * rgb_range * mean`` per channel: a 1x1 convolution (EDSR, RCAN)."""
+
+    def __init__(
+        self, rgb_range: float, mean: tuple[float, float, float], sign: int = -1
+    ) -> None:
+        super().__init__(3, 3, kernel_size=1)
+        with torch.no_grad():
+            self.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            self.bias.copy_(sign * rgb_range * torch.tensor(mean))''',
     "PadChannels": '''class PadChannels(nn.Module):
     """Option A shortcut: subsample by ``stride``, append zero channels (no weights)."""
 

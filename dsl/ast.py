@@ -151,6 +151,7 @@ class Element:
     repeat: Repeat | None
     cond: Expr | None
     span: Span
+    splice: bool = False  # ``*[...]`` inside a sequence: its items join the enclosing one
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,8 @@ class Elaborator:
         self.net = net
         self.codegen = codegen
         self.as_block = as_block
+        # a block class must build either branch of a condition; a network class is built as resolved
+        self.force_conditions = codegen and as_block
         self.elements: dict[int, str] = {}  # id(ast.Element | ast.Merge) -> node or scope path
         self.conds: dict[str, ast.Expr] = {}  # path -> condition under which it exists
         self.sources = sources
@@ -216,7 +218,7 @@ class Elaborator:
             if not isinstance(cond, bool):
                 self.sink.error(el.cond.span, f"expected a condition, got {type_name(cond)} {show(cond)}")
                 return Tensor(t.node, None, t.depth)
-            if not cond and not self.codegen:
+            if not cond and not self.force_conditions:
                 return t
         name = self._label(el, ctx)
         if name is None:
@@ -224,7 +226,7 @@ class Elaborator:
         path = self._join(ctx.prefix, name)
         if self.codegen and not ctx.prefix:
             self.elements[id(el)] = path
-            if el.cond is not None:
+            if el.cond is not None and self.force_conditions:
                 self.conds[path] = el.cond
         if el.repeat is not None:
             return self._repeat(el, t, path, ctx)
@@ -264,9 +266,25 @@ class Elaborator:
 
     def _seq(self, seq: ast.Seq, t: Tensor, path: str, ctx: _Ctx) -> Tensor:
         scope = self._open_scope(path, "seq", None, {}, seq.span, t)
-        index = 0
-        used: set[str] = set()
-        for item in seq.items:
+        t = self._seq_items(seq.items, t, path, ctx, [0], set())
+        scope.out_shape = t.shape
+        return t
+
+    def _seq_items(
+        self,
+        items: tuple[ast.Element, ...],
+        t: Tensor,
+        path: str,
+        ctx: _Ctx,
+        index: list[int],
+        used: set[str],
+    ) -> Tensor:
+        """The items of a sequence, numbered from ``index[0]`` on.  A spliced list (``*[...]``)
+        joins the enclosing sequence, so ``*[conv, relu] x 2`` gives four numbered children;
+        any other bracketed list is a nested sequence."""
+        for item in items:
+            if t.shape is None:
+                return t
             if isinstance(item.layer, ast.Call):
                 op = lookup(item.layer.name)
                 if op is not None and op.name in ("cls_token", "pos_embed"):
@@ -278,27 +296,36 @@ class Elaborator:
                     return Tensor(t.node, None, t.depth)
             if item.cond is not None:
                 cond = self._value(item.cond, ctx.vars)
-                if cond is False and not self.codegen:
-                    continue
-                if self.codegen and isinstance(cond, bool):
-                    self.conds[self._join(path, item.label or str(index))] = item.cond
-                if not isinstance(cond, bool):
-                    if cond is not None:
-                        self.sink.error(
-                            item.cond.span, f"expected a condition, got {type_name(cond)} {show(cond)}"
-                        )
+                if cond is None:
                     return Tensor(t.node, None, t.depth)
+                if not isinstance(cond, bool):
+                    self.sink.error(
+                        item.cond.span, f"expected a condition, got {type_name(cond)} {show(cond)}"
+                    )
+                    return Tensor(t.node, None, t.depth)
+                if not cond and not self.force_conditions:
+                    continue
+            splice = item.splice
             if item.repeat is not None and item.label is None:
                 count = self._count(item.repeat, ctx)
                 if count is None:
                     return Tensor(t.node, None, t.depth)
                 for i in range(count):
-                    name = self._pattern(item.repeat, i, index)
+                    sub = self._sub(ctx, i)
+                    if splice:
+                        assert isinstance(item.layer, ast.Seq)
+                        t = self._seq_items(item.layer.items, t, path, sub, index, used)
+                        continue
+                    name = self._pattern(item.repeat, i, index[0])
                     if name is None:
                         return Tensor(t.node, None, t.depth)
-                    sub = self._sub(ctx, i)
+                    self._seq_cond(item, path, name)
                     t = self._layer(item.layer, t, self._join(path, name), sub, item.span)
-                    index += 1
+                    index[0] += 1
+                continue
+            if splice:
+                assert isinstance(item.layer, ast.Seq)
+                t = self._seq_items(item.layer.items, t, path, ctx, index, used)
                 continue
             if item.label is not None:
                 problem = identifier_problem(item.label)
@@ -309,15 +336,19 @@ class Elaborator:
                     )
                     return Tensor(t.node, None, t.depth)
                 used.add(item.label)
-            name = item.label or str(index)
+            name = item.label or str(index[0])
+            self._seq_cond(item, path, name)
             child = self._join(path, name)
             if item.repeat is not None:
                 t = self._repeat(item, t, child, ctx)
             else:
                 t = self._layer(item.layer, t, child, ctx, item.span)
-            index += 1
-        scope.out_shape = t.shape
+            index[0] += 1
         return t
+
+    def _seq_cond(self, item: ast.Element, path: str, name: str) -> None:
+        if self.force_conditions and item.cond is not None:
+            self.conds[self._join(path, name)] = item.cond
 
     def _repeat(self, el: ast.Element, t: Tensor, path: str, ctx: _Ctx) -> Tensor:
         assert el.repeat is not None
@@ -659,6 +690,15 @@ def _check_arg(op: Op, spec: ArgSpec, v: Any, span: Span, sink: DiagnosticSink) 
                 return _BAD
             return v if isinstance(v, float) else float(v)
         sink.error(span, f"{where} must be a number, got {type_name(v)} {show(v)}")
+        return _BAD
+    if kind == "float_triple":
+        if (
+            isinstance(v, list)
+            and len(v) == 3
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+        ):
+            return tuple(float(x) for x in v)
+        sink.error(span, f"{where} must be a list of three numbers, got {type_name(v)} {show(v)}")
         return _BAD
     if kind.endswith("_pair"):
         base = kind.removesuffix("_pair")

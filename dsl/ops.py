@@ -615,6 +615,40 @@ class PadChannels(Op):
         )
 
 
+@register("meanshift")
+class MeanShift(Op):
+    name = "mean_shift"
+    summary = "adds sign * range * RGB mean (EDSR/RCAN's MeanShift: a 1x1 conv 3->3 initialised to do so)"
+    args = (
+        ArgSpec("range", "float", 255.0, aliases=("rgb_range",)),
+        ArgSpec("sign", "int", -1),
+        ArgSpec("mean", "float_triple", (0.4488, 0.4371, 0.4040)),
+    )
+    ranks = (3,)
+    counted = True
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        if ins[0][0] != 3:
+            raise OpError(f"mean_shift: expects 3 (RGB) channels, got {ins[0][0]}")
+        if a["sign"] not in (-1, 1):
+            raise OpError(f"mean_shift: sign must be -1 or 1, got {a['sign']}")
+        return ins[0]
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        return [TensorSpec("weight", (3, 3, 1, 1)), TensorSpec("bias", (3,))]
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return prod(out) * 3, 0
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return "subtract RGB mean" if a["sign"] < 0 else "add RGB mean"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor("MeanShift", a["range"], tuple(a["mean"]), sign=a["sign"]), helpers=("MeanShift",)
+        )
+
+
 # ------------------------------------------------------------------ dense layers
 
 

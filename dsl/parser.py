@@ -371,6 +371,12 @@ class _ToAst(Transformer[Token, Any]):
             self._span(meta),
         )
 
+    def spliced(self, c: list[Any]) -> ast.Element:
+        el: ast.Element = c[0]
+        if not isinstance(el.layer, ast.Seq):
+            raise ArchcError.at(el.span, "only a bracketed list can be spliced with '*'", "write *[a, b]")
+        return ast.Element(el.label, el.label_span, el.layer, el.repeat, el.cond, el.span, splice=True)
+
     @v_args(meta=True)
     def call(self, meta: Any, c: list[Any]) -> ast.Call:
         return ast.Call(str(c[0]), tuple(c[1] or ()), self._span(meta))

@@ -74,7 +74,20 @@ def suggest(name: str, choices: Any) -> str | None:
 #: The largest integer an expression may produce (a guard against 10**10**10).
 MAX_INT = 2**62
 
-_BUILTIN_FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "len": len, "int": int}
+
+def _log2(n: Any) -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0 or n & (n - 1):
+        raise ValueError(f"{show(n)} is not a power of two")
+    return int(n).bit_length() - 1
+
+
+_BUILTIN_FUNCS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "len": len,
+    "int": int,
+    "log2": _log2,
+}
 
 
 class Evaluator:

@@ -24,6 +24,17 @@ CASES = [
     ("plain20", [], "cifar_plain20", True),
     ("plain56", [], "cifar_plain56", True),
     ("resnet20", ["n=18"], "cifar_resnet110_optionA", True),
+    ("vgg11", [], "torchvision_vgg11", True),
+    ("vgg16", [], "torchvision_vgg16", True),
+    ("vgg19", [], "torchvision_vgg19", True),
+    ("vgg16_bn", [], "torchvision_vgg16_bn", True),
+    ("vgg19_bn", [], "torchvision_vgg19_bn", True),
+    ("alexnet", [], "torchvision_alexnet", True),
+    ("googlenet", [], "torchvision_googlenet", True),
+    ("rcan", ["scale=2"], "rcan_x2", True),
+    ("rcan", ["scale=3"], "rcan_x3", True),
+    ("rcan", [], "rcan_x4", True),
+    ("rcan", ["scale=8"], "rcan_x8", True),
 ]
 
 

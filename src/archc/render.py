@@ -179,7 +179,8 @@ def _layer_node(container: graphviz.Digraph, d: dict[str, Any]) -> None:
     assert op is not None
     summary = op.label(d["args"], d["shape"])
     if op.arity == 0:
-        container.node(d["name"], html.escape(summary), **MERGE_NODE)
+        style = MERGE_NODE if len(summary) == 1 else {**MERGE_NODE, "fixedsize": "false", "shape": "ellipse"}
+        container.node(d["name"], html.escape(summary), **style)
         return
     leaf = d["name"].rpartition(".")[2]
     fill = FILL_BY_OP.get(d["op"], NODE_STYLE["fillcolor"])
