@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 import networkx as nx
@@ -142,3 +143,90 @@ def stage_totals(g: nx.DiGraph) -> dict[str, dict[str, int]]:
 
 def shape_text(shape: Shape | None) -> str:
     return fmt(shape)
+
+
+# ------------------------------------------------------------------ gates (SE) and their cost
+
+
+@dataclass
+class GateStage:
+    """The gating blocks (SE and the like) of one top-level module."""
+
+    stage: str
+    blocks: int
+    channels: list[int]
+    params: int
+    estimate: float  # (2/r) * C^2 summed over the blocks: the SE paper's count, weights only
+    biases: int
+
+
+def _is_gate(scope: Any, g: nx.DiGraph) -> bool:
+    for ch in scope.children:
+        d = g.nodes.get(f"{scope.path}.{ch}")
+        if d is not None and d["op"] == "mul" and any(s != d["shape"] for s in d["in_shapes"]):
+            return True
+    return False
+
+
+def gates(g: nx.DiGraph) -> list[GateStage]:
+    """Every block whose output is its input times a broadcast gate, grouped by top-level module.
+
+    The SE paper estimates the extra parameters as (2/r)·Σ_s N_s·C_s²: the two fully connected
+    layers' weights.  The exact count adds their biases, C/r + C per block.
+    """
+    scopes = g.graph["scopes"]
+    out: dict[str, GateStage] = {}
+    for scope in scopes.values():
+        if scope.kind != "block" or not _is_gate(scope, g):
+            continue
+        stage = scope.path.split(".")[0]
+        entry = out.setdefault(stage, GateStage(stage, 0, [], 0, 0.0, 0))
+        params = sum(d["params"] for n, d in g.nodes(data=True) if n.startswith(scope.path + "."))
+        channels = scope.in_shape[0]
+        r = scope.args.get("reduction")
+        entry.blocks += 1
+        entry.channels.append(channels)
+        entry.params += params
+        if isinstance(r, int | float) and r:
+            entry.estimate += 2 * channels * channels / r
+            entry.biases += int(channels // r + channels)
+    return list(out.values())
+
+
+# ------------------------------------------------------------------ memory
+
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+#: Ops whose output is a view of their input (no new memory kept for backward).
+VIEW_OPS = frozenset({"flatten", "tokens", "token", "identity", "dropout"})
+
+
+@dataclass
+class Memory:
+    batch: int
+    dtype: str
+    params: int  # bytes of the parameters
+    buffers: int
+    activations: int  # bytes of the layer outputs kept for backward, for the whole batch
+    per_layer: dict[str, int]  # activation bytes per layer
+
+    @property
+    def training(self) -> int:
+        """Parameters, their gradients, SGD momentum, buffers and activations."""
+        return 3 * self.params + self.buffers + self.activations
+
+
+def memory(g: nx.DiGraph, batch: int = 1, dtype: str = "float32") -> Memory:
+    """An estimate of training memory: every layer's output is kept for backward except views
+    (``flatten``, ``tokens``, ...) and in-place activations whose input has no other reader."""
+    size = DTYPE_BYTES[dtype]
+    per_layer: dict[str, int] = {}
+    for d in layers(g):
+        if d["op"] in VIEW_OPS:
+            continue
+        inplace = d["op"] == "relu" and len(d["inputs"]) == 1 and g.out_degree(d["inputs"][0]) == 1
+        if inplace and d["inputs"][0] != "input":
+            continue
+        per_layer[d["name"]] = prod(d["shape"]) * batch * size
+    t = totals(g)
+    return Memory(batch, dtype, t.params * size, t.buffers * 4, sum(per_layer.values()), per_layer)

@@ -76,6 +76,12 @@ def compile_from_cli(spec: Path, network: str | None, sets: list[str] | None, in
     return compile_spec(spec, network=network, sets=parse_sets(sets), input_shape=shape)
 
 
+class DType(StrEnum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
 class Format(StrEnum):
     table = "table"
     json = "json"
@@ -102,6 +108,13 @@ def summary(
     format: Annotated[
         Format | None, typer.Option("--format", "-f", help="table (default on a terminal), json or csv.")
     ] = None,
+    se: Annotated[
+        bool,
+        typer.Option("--se", "--gates", help="What the SE (gating) blocks add, per stage, vs the SE paper."),
+    ] = False,
+    memory: Annotated[bool, typer.Option("--memory", help="Estimate memory for training.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="For --memory.")] = 1,
+    dtype: Annotated[DType, typer.Option("--dtype", help="For --memory.")] = DType.float32,
     set_: SetOpt = None,
     input: InputOpt = None,
     network: NetworkOpt = None,
@@ -112,7 +125,12 @@ def summary(
     c = compile_from_cli(spec, network, set_, input)
     fmt = format or Format.table
     if fmt is Format.json:
-        print(json.dumps(s.summary_data(c, depth), indent=2))
+        data = s.summary_data(c, depth)
+        if se:
+            data["gates"] = s.gate_data(c)
+        if memory:
+            data["memory"] = s.memory_data(c, batch_size, dtype.value)
+        print(json.dumps(data, indent=2))
     elif fmt is Format.csv:
         sys.stdout.write(s.to_csv(c, depth))
     else:
@@ -123,7 +141,12 @@ def summary(
             console.print(s.to_table(c, depth))
         else:
             _plain_table(c, depth)
-        for line in s.footer_lines(c):
+        lines = s.footer_lines(c)
+        if se:
+            lines += ["", *s.gate_lines(c)]
+        if memory:
+            lines += s.memory_lines(c, batch_size, dtype.value)
+        for line in lines:
             console.print(line, highlight=False) if console.is_terminal else print(line)
 
 
@@ -268,6 +291,37 @@ def train(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     print(f"run folder: {run}")
+
+
+@app.command()
+@reports_errors
+def diff(
+    spec_a: SpecArg,
+    spec_b: Annotated[
+        Path | None,
+        typer.Argument(help="The other spec (default: SPEC_A again, with --set).", show_default=False),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Overrides for the second side (B).", show_default=False),
+    ] = None,
+    set_a: Annotated[
+        list[str] | None,
+        typer.Option("--set-a", help="Overrides for the first side (A).", show_default=False),
+    ] = None,
+    format: Annotated[Format | None, typer.Option("--format", "-f", help="table (default) or json.")] = None,
+    input: InputOpt = None,
+) -> None:
+    """Compare two networks (or one with two sets of overrides): shapes, parameters, MACs per stage."""
+    from archc.summary import diff_data, diff_lines
+
+    a = compile_from_cli(spec_a, None, set_a, input)
+    b = compile_from_cli(spec_b or spec_a, None, set_, input)
+    if (format or Format.table) is Format.json:
+        print(json.dumps(diff_data(a, b), indent=2))
+    else:
+        for line in diff_lines(a, b):
+            print(line)
 
 
 @app.command()

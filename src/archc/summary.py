@@ -106,3 +106,118 @@ def footer_lines(c: Compiled) -> list[str]:
     if t.uncounted:
         lines.append("no MACs counted for: " + ", ".join(t.uncounted))
     return lines
+
+
+def gate_lines(c: Compiled) -> list[str]:
+    """What the gating (SE) blocks add, per stage and in total, next to the SE paper's estimate."""
+    from archc.dsl.analysis import gates
+
+    stages = gates(c.graph)
+    if not stages:
+        return ["no gating (SE) blocks in this network"]
+    rows = [("stage", "blocks", "channels", "params", "(2/r)·N·C²", "difference")]
+    for s in stages:
+        chans = sorted(set(s.channels))
+        rows.append((s.stage, str(s.blocks), ",".join(map(str, chans)), f"{s.params:,}", f"{s.estimate:,.0f}",
+                     f"{s.params - s.estimate:,.0f}"))  # fmt: skip
+    total = sum(s.params for s in stages)
+    estimate = sum(s.estimate for s in stages)
+    rows.append(("total", str(sum(s.blocks for s in stages)), "", f"{total:,}", f"{estimate:,.0f}",
+                 f"{total - estimate:,.0f}"))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    lines = [
+        "  ".join(r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i]) for i in range(6)) for r in rows
+    ]
+    biases = sum(s.biases for s in stages)
+    share = 100 * total / c.params
+    lines.append(
+        f"the gates add {total:,} parameters ({share:.1f}% of {c.params:,}); the SE paper's (2/r)·Σ N_s·C_s² "
+        f"counts the weights of the two fully connected layers only, and the difference, {total - estimate:,.0f}, "
+        f"is their biases (C/r + C per block: {biases:,})"
+    )
+    return lines
+
+
+def gate_data(c: Compiled) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from archc.dsl.analysis import gates
+
+    return [asdict(g) for g in gates(c.graph)]
+
+
+def memory_data(c: Compiled, batch: int, dtype: str) -> dict[str, Any]:
+    from archc.dsl.analysis import memory
+
+    m = memory(c.graph, batch, dtype)
+    return {
+        "batch_size": batch,
+        "dtype": dtype,
+        "params_bytes": m.params,
+        "buffers_bytes": m.buffers,
+        "activations_bytes": m.activations,
+        "training_bytes": m.training,
+        "activations_per_layer": m.per_layer,
+    }
+
+
+def memory_lines(c: Compiled, batch: int, dtype: str) -> list[str]:
+    from archc.dsl.analysis import memory
+
+    m = memory(c.graph, batch, dtype)
+    mib = 1024 * 1024
+    return [
+        f"memory at batch {batch}, {dtype}: parameters {m.params / mib:,.1f} MiB, "
+        f"activations kept for backward {m.activations / mib:,.1f} MiB",
+        f"training estimate (parameters + gradients + SGD momentum + buffers + activations): "
+        f"{m.training / mib:,.1f} MiB; inference needs about {(m.params + m.buffers) / mib:,.1f} MiB "
+        "plus the largest two activations",
+    ]
+
+
+def _label(c: Compiled) -> str:
+    return f"{c.name} ({', '.join(f'{k}={_plain(v)}' for k, v in c.network.params.items())})"
+
+
+def diff_data(a: Compiled, b: Compiled) -> dict[str, Any]:
+    """Shapes, parameters and MACs of two networks side by side, per stage and in total."""
+    sa, sb = stage_totals(a.graph), stage_totals(b.graph)
+    zero = {"params": 0, "macs": 0}
+    return {
+        "a": {"network": _label(a), "file": a.network.file, "output_shape": list(a.output_shape)},
+        "b": {"network": _label(b), "file": b.network.file, "output_shape": list(b.output_shape)},
+        "stages": [
+            {
+                "stage": st,
+                "params": [sa.get(st, zero)["params"], sb.get(st, zero)["params"]],
+                "macs": [sa.get(st, zero)["macs"], sb.get(st, zero)["macs"]],
+            }
+            for st in dict.fromkeys([*sa, *sb])
+        ],
+        "total": {"params": [a.params, b.params], "macs": [a.macs, b.macs]},
+    }
+
+
+def diff_lines(a: Compiled, b: Compiled) -> list[str]:
+    data = diff_data(a, b)
+    rows = [("", "params A", "params B", "difference", "MACs A", "MACs B", "difference")]
+    for st in [*data["stages"], {"stage": "total", **data["total"]}]:
+        (pa, pb), (ma, mb) = st["params"], st["macs"]
+        if (pa, pb, ma, mb) == (0, 0, 0, 0):
+            continue
+        rows.append(
+            (st["stage"], f"{pa:,}", f"{pb:,}", f"{pb - pa:+,}", f"{ma:,}", f"{mb:,}", f"{mb - ma:+,}")
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(7)]
+    lines = [
+        f"A: {data['a']['network']} [{data['a']['file']}] -> {fmt(a.output_shape)}",
+        f"B: {data['b']['network']} [{data['b']['file']}] -> {fmt(b.output_shape)}",
+    ]
+    lines += [
+        "  ".join(r[i].ljust(widths[i]) if i == 0 else r[i].rjust(widths[i]) for i in range(7)) for r in rows
+    ]
+    if a.params and a.macs:
+        dp = 100 * (b.params - a.params) / a.params
+        dm = 100 * (b.macs - a.macs) / a.macs
+        lines.append(f"B has {dp:+.2f}% parameters and {dm:+.2f}% MACs relative to A")
+    return lines
