@@ -131,9 +131,9 @@ def gate_lines(c: Compiled) -> list[str]:
     biases = sum(s.biases for s in stages)
     share = 100 * total / c.params
     lines.append(
-        f"the gates add {total:,} parameters ({share:.1f}% of {c.params:,}); the SE paper's (2/r)·Σ N_s·C_s² "
-        f"counts the weights of the two fully connected layers only, and the difference, {total - estimate:,.0f}, "
-        f"is their biases (C/r + C per block: {biases:,})"
+        f"the gates add {total:,} parameters ({share:.1f}% of {c.params:,}); the SE paper's "
+        "(2/r)·Σ N_s·C_s² counts the weights of the two fully connected layers only, and the difference, "
+        f"{total - estimate:,.0f}, is their biases (C/r + C per block: {biases:,})"
     )
     return lines
 
