@@ -5,9 +5,13 @@ HELPERS: dict[str, str] = {
     "PatchEmbed": '''class PatchEmbed(nn.Module):
     """Non-overlapping patches to tokens: (B, C, H, W) -> (B, H/p * W/p, dim)."""
 
-    def __init__(self, in_channels: int, dim: int, patch: int, bias: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, dim: int, patch: int, bias: bool = True
+    ) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(in_channels, dim, kernel_size=patch, stride=patch, bias=bias)
+        self.proj = nn.Conv2d(
+            in_channels, dim, kernel_size=patch, stride=patch, bias=bias
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)  # (B, N, dim)''',

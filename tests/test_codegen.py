@@ -288,6 +288,7 @@ def _runtime_shapes(c: archc.Compiled, model: nn.Module, x: torch.Tensor) -> dic
         ("se_googlenet", [], (3, 64, 64)),
         ("rcan", ["groups=2", "blocks=2", "scale=3"], (3, 12, 12)),
         ("vgg11", [], (3, 32, 32)),
+        ("vit_hybrid", ["depths=[1, 1, 1]", "dim=64", "depth=1", "heads=4", "mlp_dim=128"], (3, 64, 64)),
     ],
 )
 def test_runtime_shapes_equal_inferred(
@@ -300,6 +301,8 @@ def test_runtime_shapes_equal_inferred(
     scopes = g.graph["scopes"]
     assert seen, "no module ran"
     for name, runtime in seen.items():
+        if name not in g.nodes and name not in scopes and name.rpartition(".")[0] in g.nodes:
+            continue  # a part of one op's module (PatchEmbed.proj)
         inferred = g.nodes[name]["shape"] if name in g.nodes else scopes[name].out_shape
         assert runtime == tuple(inferred), f"{name}: ran {runtime}, inferred {inferred}"
     # every layer with a module was seen

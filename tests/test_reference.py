@@ -60,6 +60,16 @@ def test_counts_and_state_dict(spec: str, sets: list[str], ref: str, other: bool
     assert len(ours) == m["num_state_dict_entries"]
 
 
+def test_hybrid_vit_counts_equal_timm() -> None:
+    """Our hybrid uses BatchNorm and plain convolutions where timm's ResNetV2 uses GroupNorm and
+    standardised convolutions: the same parameters and MACs under other key names."""
+    m = manifest("timm_vit_base_r50_s16_224_nc1000")
+    c = _compile("vit_hybrid", [])
+    assert c.params == m["total_params"]
+    assert c.macs == m["macs_dense_ops"]
+    assert list(c.output_shape) == m["output_shape"][1:]
+
+
 def test_state_dict_order_matches_torchvision_resnet50() -> None:
     c = _compile("resnet50", [])
     assert list(c.state_dict_shapes()) == [k for k, _ in manifest("torchvision_resnet50")["state_dict"]]
