@@ -8,11 +8,13 @@ then keeps exploded), recursively for arguments that are still too long.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 WIDTH = 88
 # What may follow the bracket that gets exploded: closing brackets, a comma or colon, an index.
 _TAIL = re.compile(r"^[)\]}]+(\[\d+\])?[,:]?$|^\) -> [\w\[\], ]+:$")
-_OPEN = {"(": ")", "[": "]", "{": "}"}
+_OPEN = "([{"
+_CLOSE = ")]}"
 
 
 def layout(line: str, indent: int, width: int = WIDTH) -> list[str]:
@@ -37,72 +39,55 @@ def layout(line: str, indent: int, width: int = WIDTH) -> list[str]:
     return out
 
 
-def _top_level_for(text: str) -> int:
+def _scan(text: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, bracket depth before it) for every character outside string literals."""
     depth = 0
+    quote: str | None = None
     for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+            continue
+        yield i, ch, depth
         if ch in _OPEN:
             depth += 1
-        elif ch in ")]}":
+        elif ch in _CLOSE:
             depth -= 1
-        elif depth == 0 and text.startswith(" for ", i):
+
+
+def _top_level_for(text: str) -> int:
+    for i, _, depth in _scan(text):
+        if depth == 0 and text.startswith(" for ", i):
             return i + 1
     return -1
 
 
 def _outer_split(line: str) -> tuple[str, list[str], str] | None:
     """``head(`` + arguments + ``)tail`` around the first top-level bracket that spans the line."""
-    depth = 0
     start = -1
-    in_str: str | None = None
-    for i, ch in enumerate(line):
-        if in_str:
-            if ch == in_str:
-                in_str = None
-            continue
-        if ch in "\"'":
-            in_str = ch
-        elif ch in _OPEN:
-            if depth == 0 and start < 0:
-                start = i
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0 and start >= 0:
-                if not _TAIL.match(line[i:]):  # the bracket closes mid-line: not a call to explode
-                    start = -1
-                    continue
-                inner = line[start + 1 : i]
-                args = _split_args(inner)
-                if not args:
-                    start = -1
-                    continue
-                return line[: start + 1], args, line[i:]
+    for i, ch, depth in _scan(line):
+        if ch in _OPEN and depth == 0:
+            start = i
+        elif ch in _CLOSE and depth == 1 and start >= 0:
+            if _TAIL.match(line[i:]):  # a bracket closing mid-line is not a call to explode
+                args = _split_args(line[start + 1 : i])
+                if args:
+                    return line[: start + 1], args, line[i:]
+            start = -1
     return None
 
 
 def _split_args(inner: str) -> list[str]:
+    """``inner`` cut at its top-level commas."""
     args: list[str] = []
-    depth = 0
-    current: list[str] = []
-    in_str: str | None = None
-    for ch in inner:
-        if in_str:
-            current.append(ch)
-            if ch == in_str:
-                in_str = None
-            continue
-        if ch in "\"'":
-            in_str = ch
-        elif ch in _OPEN:
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
+    last = 0
+    for i, ch, depth in _scan(inner):
         if ch == "," and depth == 0:
-            args.append("".join(current).strip())
-            current = []
-            continue
-        current.append(ch)
-    last = "".join(current).strip()
-    if last:
-        args.append(last)
+            args.append(inner[last:i].strip())
+            last = i + 1
+    if inner[last:].strip():
+        args.append(inner[last:].strip())
     return args

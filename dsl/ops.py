@@ -363,6 +363,10 @@ class LayerNorm(Op):
 
 class _Elementwise(Op):
     counted = False
+    torch_module: ClassVar[str] = ""
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(f"{self.torch_module}()")
 
 
 @register()
@@ -378,27 +382,21 @@ class ReLU(_Elementwise):
 class GELU(_Elementwise):
     name = "gelu"
     summary = "Gaussian error linear unit (exact erf form)"
-
-    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
-        return Emission("nn.GELU()")
+    torch_module = "nn.GELU"
 
 
 @register()
 class Sigmoid(_Elementwise):
     name = "sigmoid"
     summary = "logistic sigmoid"
-
-    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
-        return Emission("nn.Sigmoid()")
+    torch_module = "nn.Sigmoid"
 
 
 @register()
 class Identity(_Elementwise):
     name = "identity"
     summary = "passes its input through"
-
-    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
-        return Emission("nn.Identity()")
+    torch_module = "nn.Identity"
 
 
 @register()
