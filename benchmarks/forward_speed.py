@@ -23,20 +23,9 @@ import archc
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def measure(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, float]:
-    model.eval()
-
+def step_functions(model: torch.nn.Module, x: torch.Tensor) -> tuple[Callable[[], None], Callable[[], None]]:
     def forward() -> None:
+        model.eval()
         with torch.no_grad():
             model(x)
 
@@ -44,9 +33,21 @@ def measure(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple[floa
         model.train()
         model(x).sum().backward()
         model.zero_grad(set_to_none=True)
-        model.eval()
 
-    return timed(forward, repeats), timed(train_step, repeats)
+    return forward, train_step
+
+
+def interleaved(fns: list[Callable[[], None]], repeats: int) -> list[float]:
+    """Median time of each function, run in turn (a, b, a, b, ...) so that drift hits all alike."""
+    for fn in fns:
+        fn()  # warm-up
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def reference(name: str) -> torch.nn.Module | None:
@@ -61,7 +62,7 @@ def reference(name: str) -> torch.nn.Module | None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, CPU float32")
@@ -71,12 +72,16 @@ def main() -> None:
         ref = reference(ref_name)
         if ref is not None:
             emitted.load_state_dict(ref.state_dict(), strict=True)
-        fwd, step = measure(emitted, x, args.repeats)
-        print(f"\n{spec}: emitted   forward {fwd * 1e3:8.1f} ms   forward+backward {step * 1e3:8.1f} ms")
+        ours = step_functions(emitted, x)
         if ref is None:
+            fwd, step = interleaved(list(ours), args.repeats)
+            print(f"\n{spec}: emitted   forward {fwd * 1e3:8.1f} ms   forward+backward {step * 1e3:8.1f} ms")
             print("  reference: torchvision is not installed; `pip install torchvision` to compare")
             continue
-        rfwd, rstep = measure(ref, x, args.repeats)
+        theirs = step_functions(ref, x)
+        fwd, rfwd = interleaved([ours[0], theirs[0]], args.repeats)
+        step, rstep = interleaved([ours[1], theirs[1]], args.repeats)
+        print(f"\n{spec}: emitted   forward {fwd * 1e3:8.1f} ms   forward+backward {step * 1e3:8.1f} ms")
         print(f"{spec}: reference forward {rfwd * 1e3:8.1f} ms   forward+backward {rstep * 1e3:8.1f} ms")
         print(f"  ratio reference/emitted: forward {rfwd / fwd:.3f}, forward+backward {rstep / step:.3f}")
 
