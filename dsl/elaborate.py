@@ -610,7 +610,7 @@ class Elaborator:
         )
         main = _main_operand(op.name, ins, out)
         for i, t in enumerate(ins):
-            self.g.add_edge(t.node, path, index=i, skip=i != main, shape=t.shape)
+            self.g.add_edge(t.node, path, index=i, skip=main is not None and i != main, shape=t.shape)
         scope = self.scopes.get(parent)
         leaf = path.rpartition(".")[2]
         if scope is not None and leaf not in scope.children:
@@ -731,8 +731,9 @@ def _check_arg(op: Op, spec: ArgSpec, v: Any, span: Span, sink: DiagnosticSink) 
     return v
 
 
-def _main_operand(op: str, ins: list[Tensor], out: Shape) -> int:
-    """Which input of a merge is the main path; the others are drawn as skip edges."""
+def _main_operand(op: str, ins: list[Tensor], out: Shape) -> int | None:
+    """Which input of a merge is the main path; the others are drawn as skip edges.  The
+    branches of a concatenation are equals: none of them is a skip."""
     if len(ins) == 1:
         return 0
     candidates = range(len(ins))
@@ -740,7 +741,7 @@ def _main_operand(op: str, ins: list[Tensor], out: Shape) -> int:
         full = [i for i in candidates if ins[i].shape == out]
         candidates = full or candidates  # type: ignore[assignment]
     if op == "cat":
-        return -1  # branches of a concatenation are all equal
+        return None
     return max(candidates, key=lambda i: (ins[i].depth, -i))
 
 
