@@ -141,3 +141,15 @@ def test_mutated_specs_raise_only_archc_errors(tmp_path_factory: pytest.TempPath
         assert c.params >= 0 and len(c.output_shape) >= 1
     except ArchcError as e:
         assert e.diagnostics and e.render()
+
+
+def _lines(name: str) -> int:
+    text = (SPECS / f"{name}.arch").read_text()
+    return sum(1 for line in text.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def test_specs_stay_short() -> None:
+    """Issue 2's limits: a spec reads like the paper's table, not like code."""
+    assert _lines("resnet") + _lines("resnet50") < 30
+    assert _lines("se_resnet50") <= 10
+    assert _lines("vit") + _lines("vit_b_16") < 30

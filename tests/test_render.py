@@ -146,3 +146,9 @@ def test_failure_while_replacing_rolls_back(tmp_path: Path, monkeypatch: pytest.
     assert (tmp_path / "a.py").read_text() == "old a"
     assert (tmp_path / "c.py").read_text() == "old c"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "c.py"]
+
+
+def test_concatenated_branches_are_not_skip_edges() -> None:
+    c = archc.compile_spec(SPECS / "googlenet.arch")
+    edges = c.graph.in_edges("inception3a.cat", data=True)
+    assert len(edges) == 4 and not any(e["skip"] for _, _, e in edges)
