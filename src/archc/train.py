@@ -387,8 +387,9 @@ def train(cfg: TrainConfig, log: Any = print, progress: bool = True) -> Path:
                 NOWHERE, f"--data {cfg.data}: no such folder", "give an image folder, or digits"
             )
         data = image_folder(root, shape, cfg.augment, cfg.seed)
-    if cfg.limit is not None:
-        data.train = torch.utils.data.Subset(data.train, range(min(cfg.limit, len(data.train))))  # type: ignore[arg-type]
+    if cfg.limit is not None and cfg.limit < len(data.train):  # type: ignore[arg-type]
+        data.train = torch.utils.data.Subset(data.train, range(cfg.limit))
+        data.description += f" (training on the first {cfg.limit})"
     c = _compile_network(cfg, len(data.classes))
     run = _run_dir(cfg, c.name)
     checkpoint = run / "checkpoint.pt"
