@@ -117,19 +117,16 @@ class Unit:
             raise ArchcError([*e.diagnostics], e.sources) from None
         self.body = body
         self.scopes: dict[str, Scope] = self.graph.graph["scopes"]
-        self.used: set[str] = set()
+        self.used: set[str] = set()  # identifiers the emitted code refers to (set by code_names)
         self.helpers: set[str] = set()
         self.needs_ordered_dict = False
 
     # ------------------------------------------------------------ constructors
     def value(self, v: Any) -> str:
-        self.used |= names(v)
         return code(v)
 
     def cond(self, e: ast.Expr) -> str:
-        text, used = expr_code(e, self.dim_names())
-        self.used |= used
-        return text
+        return expr_code(e, self.dim_names())
 
     def dim_names(self) -> dict[str, str]:
         shape = self.graph.graph["input_shape"]
@@ -374,9 +371,8 @@ def _compress(items: list[str]) -> list[str]:
     return out
 
 
-def expr_code(e: ast.Expr, dims: dict[str, str]) -> tuple[str, set[str]]:
+def expr_code(e: ast.Expr, dims: dict[str, str]) -> str:
     """A spec expression as Python source, with ``in.c`` etc. renamed to the input-size arguments."""
-    used: set[str] = set()
 
     def go(e: ast.Expr, parent: int = 0) -> str:
         match e:
@@ -387,10 +383,8 @@ def expr_code(e: ast.Expr, dims: dict[str, str]) -> tuple[str, set[str]]:
             case ast.Str():
                 raise ArchcError.at(e.span, "a string cannot reach emitted code", "compare numbers instead")
             case ast.Name(id=n):
-                used.add(n)
                 return n
             case ast.Attr(target=ast.InShape(), name=f):
-                used.add(dims[f])
                 return dims[f]
             case ast.Index(target=t, index=i):
                 return f"{go(t, 100)}[{go(i)}]"
@@ -410,7 +404,7 @@ def expr_code(e: ast.Expr, dims: dict[str, str]) -> tuple[str, set[str]]:
                 return f"{f}({', '.join(go(a.value) for a in args)})"
         raise ArchcError.at(e.span, "this expression cannot be written as Python")
 
-    return go(e), used
+    return go(e)
 
 
 _BIN_PREC = {
@@ -497,7 +491,7 @@ class Emitter:
         sig_params = [
             (k, v, True)
             for k, v in net.params.items()
-            if not isinstance(v, BlockRef | ShapeVal) and _uses(unit, k)
+            if not isinstance(v, BlockRef | ShapeVal) and k in unit.used
         ]
         sig = Signature([], sig_params)
         cls = ClassCode(self.network_class(), "", sig, init, forward)
@@ -509,10 +503,6 @@ class Emitter:
     def network_class(self) -> str:
         name = class_name(self.compiled.network.name)
         return name + "Net" if name in {class_name(b) for b in self.representative} else name
-
-
-def _uses(unit: Unit, name: str) -> bool:
-    return name in unit.used
 
 
 class _NoDefault:

@@ -8,7 +8,7 @@ from typing import Any
 
 import networkx as nx
 
-from archc.dsl.ops import REGISTRY, Shape, fmt, lookup
+from archc.dsl.ops import REGISTRY, Shape, lookup
 
 
 @dataclass
@@ -141,10 +141,6 @@ def stage_totals(g: nx.DiGraph) -> dict[str, dict[str, int]]:
     return out
 
 
-def shape_text(shape: Shape | None) -> str:
-    return fmt(shape)
-
-
 # ------------------------------------------------------------------ gates (SE) and their cost
 
 
@@ -160,7 +156,8 @@ class GateStage:
     biases: int
 
 
-def _is_gate(scope: Any, g: nx.DiGraph) -> bool:
+def is_gate(scope: Any, g: nx.DiGraph) -> bool:
+    """A block whose output multiplies its input by a broadcast gate (SE and the like)."""
     for ch in scope.children:
         d = g.nodes.get(f"{scope.path}.{ch}")
         if d is not None and d["op"] == "mul" and any(s != d["shape"] for s in d["in_shapes"]):
@@ -177,7 +174,7 @@ def gates(g: nx.DiGraph) -> list[GateStage]:
     scopes = g.graph["scopes"]
     out: dict[str, GateStage] = {}
     for scope in scopes.values():
-        if scope.kind != "block" or not _is_gate(scope, g):
+        if scope.kind != "block" or not is_gate(scope, g):
             continue
         stage = scope.path.split(".")[0]
         entry = out.setdefault(stage, GateStage(stage, 0, [], 0, 0.0, 0))

@@ -33,10 +33,6 @@ MAX_DIM = 2**31 - 1  # any one dimension of a tensor
 MAX_NUMEL = 2**40  # elements of any one tensor
 
 
-class _Poisoned(Exception):
-    """Raised to abandon a block whose input is unknown after an earlier error."""
-
-
 @dataclass
 class Scope:
     """A module in the hierarchy: the network, a block instance, or a sequence."""

@@ -7,13 +7,11 @@ from Lark escapes this module.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any, ClassVar
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
@@ -489,11 +487,3 @@ class _ToAst(Transformer[Token, Any]):
     @v_args(meta=True)
     def list_(self, meta: Any, c: list[Any]) -> ast.ListLit:
         return ast.ListLit(tuple(x for x in c if x is not None), self._span(meta))
-
-
-def tokens(text: str) -> Iterator[Token]:
-    """The token stream of ``text`` (for debugging the grammar)."""
-    yield from _lark().lex(text)
-
-
-__all__ = ["MAX_SOURCE_BYTES", "Path", "Tree", "parse_expr", "parse_text"]

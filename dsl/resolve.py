@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from archc.dsl import ast
 from archc.dsl.loader import Program
-from archc.dsl.values import Evaluator, Value, literal, show, suggest
+from archc.dsl.values import Evaluator, Value, literal, suggest
 from archc.errors import ArchcError, DiagnosticSink, Span, UsageError
 
 
@@ -284,6 +284,3 @@ def _edit_body(
             stmt = replace(stmt, value=value)
         new_body.append(stmt)
     return tuple(new_body), found
-
-
-__all__ = ["Network", "resolve", "show"]

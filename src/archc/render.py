@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import graphviz
 
-from archc.dsl.analysis import describe, layers
+from archc.dsl.analysis import describe, is_gate, layers
 from archc.dsl.ops import fmt, lookup
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def diagram(c: Compiled, depth: int | None = DEFAULT_DEPTH, rankdir: str = "TB")
                     rep[p] = node_id
                 i += run
                 continue
-            style = GATE_CLUSTER if _is_gate(child, g) else CLUSTER_STYLE
+            style = GATE_CLUSTER if is_gate(child, g) else CLUSTER_STYLE
             with container.subgraph(name=f"cluster_{path}") as sub:
                 sub.attr(label=_cluster_label(child, totals, scopes), **style)
                 add_scope(sub, child, level + 1)
@@ -240,15 +240,6 @@ def _cluster_label(scope: Scope, totals: dict[str, int], scopes: dict[str, Scope
     name = scope.path.rpartition(".")[2]
     what = (scope.definition or "") if scope.kind == "block" else describe(scope, scopes)
     return f"{name}  ·  {what}  ·  {totals.get(scope.path, 0):,} params"
-
-
-def _is_gate(scope: Scope, g: Any) -> bool:
-    """A block whose output multiplies its input by a broadcast gate (SE and the like)."""
-    for ch in scope.children:
-        d = g.nodes.get(_join(scope.path, ch))
-        if d is not None and d["op"] == "mul" and any(s != d["shape"] for s in d["in_shapes"]):
-            return True
-    return False
 
 
 def _module_totals(c: Compiled) -> dict[str, int]:
