@@ -80,9 +80,13 @@ def _load(path: Path, program: Program, stack: list[str], at: ast.Use | None, ou
             Diagnostic(span, f"cannot find spec file '{name}'", "paths in `use` are relative to the file")
         )
         return
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
         span = at.span if at else Span(name, 0, 0)
-        out.append(Diagnostic(span, f"cannot read '{name}': {e}"))
+        out.append(Diagnostic(span, f"cannot read '{name}': it is not UTF-8 text", "is it a spec?"))
+        return
+    except OSError as e:
+        span = at.span if at else Span(name, 0, 0)
+        out.append(Diagnostic(span, f"cannot read '{name}': {e.strerror or e}"))
         return
     _add(program, name, text, path.parent, [*stack, name], out)
 

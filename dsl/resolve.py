@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from archc.dsl import ast
 from archc.dsl.loader import Program
 from archc.dsl.values import Evaluator, Value, literal, suggest
-from archc.errors import ArchcError, DiagnosticSink, Span, UsageError
+from archc.errors import NOWHERE, ArchcError, DiagnosticSink, Span, UsageError
 
 
 @dataclass
@@ -86,6 +86,12 @@ def resolve(
         try:
             values[p.name] = evaluator.ev(expr, values)
         except ArchcError as e:
+            if p.name in overrides:  # a value given on the command line
+                d = e.diagnostics[0]
+                hint = (
+                    d.hint or f"blocks: {', '.join(recipe.blocks)}; parameters: {', '.join(values) or 'none'}"
+                )
+                raise UsageError.at(NOWHERE, f"--set {p.name}: {d.message}", hint) from None
             sink.diagnostics.extend(e.diagnostics)
         spans[p.name] = expr.span
     sink.raise_if_any(program.sources)

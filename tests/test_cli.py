@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import GOLDEN, SPECS
@@ -121,3 +122,25 @@ def test_ops_lists_the_registry() -> None:
     code, out, _ = run("ops")
     assert code == 0
     assert "conv(out, k, s=1" in out and "[no MACs counted]" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", str(SPECS / "resnet18.arch"), "--set", "block=basic"], "did you mean 'basic_block'?"),
+        (["check", str(SPECS / "resnet18.arch"), "--input", "0x32x32"], "is not a valid input shape"),
+        (["build", str(SPECS / "resnet18.arch"), "-o", "/proc/archc-nowhere"], "check the path"),
+        (["render", str(SPECS / "resnet18.arch"), "-o", "/proc/archc-nowhere/x.svg"], "check the path"),
+    ],
+)
+def test_more_usage_errors_exit_2(args: list[str], message: str) -> None:
+    code, out, err = run(*args)
+    assert code == 2 and message in err
+    assert "Traceback" not in err + out
+
+
+def test_binary_file_is_a_located_error(tmp_path: Path) -> None:
+    spec = tmp_path / "bin.arch"
+    spec.write_bytes(b"\xff\xfe\x00binary")
+    code, _, err = run("check", str(spec))
+    assert code == 1 and "not UTF-8 text" in err

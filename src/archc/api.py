@@ -28,7 +28,12 @@ def parse_shape(text: str) -> tuple[int, ...]:
     """``3x32x32`` as ``(3, 32, 32)``; a usage error otherwise."""
     if not _SHAPE.match(text):
         raise UsageError.at(NOWHERE, f"--input {text!r} is not a shape", "write it as CxHxW, e.g. 3x224x224")
-    return tuple(int(p) for p in text.replace(" ", "").split("x"))
+    shape = tuple(int(p) for p in text.replace(" ", "").split("x"))
+    if not 1 <= len(shape) <= 3 or min(shape) < 1:
+        raise UsageError.at(
+            NOWHERE, f"--input {text!r} is not a valid input shape", "CxHxW, NxD or D, every size at least 1"
+        )
+    return shape
 
 
 def parse_sets(items: list[str] | None) -> dict[str, ast.Expr]:

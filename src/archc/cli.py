@@ -62,6 +62,10 @@ def reports_errors(fn: F) -> F:
         except UsageError as e:
             err(e.render())
             raise typer.Exit(2) from None
+        except OSError as e:  # a path that cannot be written or read: the user's to fix, not a bug
+            where = f"{e.filename}: " if e.filename else ""
+            err(f"error: {where}{e.strerror or e}\n  hint: check the path and its permissions")
+            raise typer.Exit(2) from None
         except ArchcError as e:
             err(e.render())
             raise typer.Exit(1) from None
