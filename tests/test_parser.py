@@ -11,12 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archc
+from archc.codegen.emit import emit
 from archc.dsl import ast
 from archc.dsl.loader import load_text
 from archc.dsl.parser import parse_expr, parse_text
 from archc.dsl.resolve import resolve
 from archc.dsl.values import Evaluator
 from archc.errors import ArchcError
+from archc.render import dot_source
 
 
 def chain_of(text: str) -> ast.Flow:
@@ -128,7 +130,7 @@ def mutated_spec(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_spec())
 def test_mutated_specs_raise_only_archc_errors(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     folder = tmp_path_factory.mktemp("m")
@@ -139,6 +141,9 @@ def test_mutated_specs_raise_only_archc_errors(tmp_path_factory: pytest.TempPath
     try:
         c = archc.compile_spec(target)
         assert c.params >= 0 and len(c.output_shape) >= 1
+        # whatever compiles can also be emitted and drawn, or is refused with a located error
+        compile(emit(c), "<emitted>", "exec")
+        dot_source(c)
     except ArchcError as e:
         assert e.diagnostics and e.render()
 
