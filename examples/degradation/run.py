@@ -26,6 +26,7 @@ from archc.train import TrainConfig, train
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 NETWORKS = ["plain20", "plain56", "resnet20", "resnet56"]
+FLOOR = 0.05  # percent: where a 0% error is drawn on the log axis
 
 
 def main() -> None:
@@ -35,30 +36,32 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot-only", action="store_true", help="redraw from the runs' metrics.csv")
     args = parser.parse_args()
     curves: dict[str, list[dict[str, str]]] = {}
     for name in NETWORKS:
         out = HERE / "runs" / name
-        cfg = TrainConfig(
-            ROOT / "specs" / f"{name}.arch", input=args.input, epochs=args.epochs, lr=args.lr,
-            batch_size=args.batch_size, seed=args.seed, out=out, device="auto",
-        )  # fmt: skip
-        train(cfg, progress=False)
+        if not args.plot_only:
+            cfg = TrainConfig(
+                ROOT / "specs" / f"{name}.arch", input=args.input, epochs=args.epochs, lr=args.lr,
+                batch_size=args.batch_size, seed=args.seed, out=out, device="auto",
+            )  # fmt: skip
+            train(cfg, progress=False)
         curves[name] = list(csv.DictReader((out / "metrics.csv").open()))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, group in zip(axes, (["plain20", "plain56"], ["resnet20", "resnet56"]), strict=True):
         for name, colour in zip(group, ("#1f77b4", "#d62728"), strict=True):
             rows = curves[name]
             epochs = [int(r["epoch"]) for r in rows]
-            ax.plot(
-                epochs, [100 * (1 - float(r["train_acc"])) for r in rows], color=colour, label=f"{name} train"
-            )
-            ax.plot(epochs, [100 * (1 - float(r["val_acc"])) for r in rows], color=colour, ls="--", lw=1,
-                    label=f"{name} val")  # fmt: skip
-        ax.set(xlabel="epoch", title=" vs ".join(group), yscale="log")
+            # an error of exactly 0% is drawn at the floor of the log axis instead of vanishing
+            train_err = [max(FLOOR, 100 * (1 - float(r["train_acc"]))) for r in rows]
+            val_err = [max(FLOOR, 100 * (1 - float(r["val_acc"]))) for r in rows]
+            ax.plot(epochs, train_err, color=colour, label=f"{name} train")
+            ax.plot(epochs, val_err, color=colour, ls="--", lw=1, label=f"{name} val")
+        ax.set(xlabel="epoch", title=" vs ".join(group), yscale="log", ylim=(FLOOR * 0.8, 120))
         ax.grid(alpha=0.3, which="both")
         ax.legend()
-    axes[0].set_ylabel("error (%)")
+    axes[0].set_ylabel(f"error (%; {FLOOR} means none)")
     fig.suptitle(
         f"digits {args.input}, SGD lr {args.lr} cosine, batch {args.batch_size}, {args.epochs} epochs"
     )
