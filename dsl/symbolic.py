@@ -16,9 +16,60 @@ _PREC = {"+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "//": PRODUCT, "%": PRO
 
 
 class _Sym:
+    """Arithmetic shared by :class:`SymInt` and :class:`SymFloat`: the concrete result, and the
+    expression that produced it (``_plain`` is the built-in type the value is)."""
+
     expr: str
     prec: int
     free: frozenset[str]
+    _plain: type
+
+    def _v(self) -> Any:
+        return self._plain(self)
+
+    def __add__(self, o: Any) -> Any:
+        return _combine("+", self, o, self._v() + o)
+
+    def __radd__(self, o: Any) -> Any:
+        return _combine("+", o, self, o + self._v())
+
+    def __sub__(self, o: Any) -> Any:
+        return _combine("-", self, o, self._v() - o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return _combine("-", o, self, o - self._v())
+
+    def __mul__(self, o: Any) -> Any:
+        return _combine("*", self, o, self._v() * o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return _combine("*", o, self, o * self._v())
+
+    def __floordiv__(self, o: Any) -> Any:
+        return _combine("//", self, o, self._v() // o)
+
+    def __rfloordiv__(self, o: Any) -> Any:
+        return _combine("//", o, self, o // self._v())
+
+    def __truediv__(self, o: Any) -> Any:
+        return _combine("/", self, o, self._v() / o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return _combine("/", o, self, o / self._v())
+
+    def __mod__(self, o: Any) -> Any:
+        return _combine("%", self, o, self._v() % o)
+
+    def __rmod__(self, o: Any) -> Any:
+        return _combine("%", o, self, o % self._v())
+
+    def __neg__(self) -> Any:
+        value = -self._v()
+        cls: Any = type(self)
+        return cls(value, f"-{_wrap(self, UNARY, False)}", UNARY, self.free) if self.free else value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._v()!r}, {self.expr!r})"
 
 
 def code(v: Any) -> str:
@@ -82,7 +133,9 @@ def _combine(op: str, a: Any, b: Any, value: Any) -> Any:
     return cls(value, text, prec, free)
 
 
-class SymInt(int, _Sym):
+class SymInt(_Sym, int):
+    _plain = int
+
     def __new__(
         cls, value: int, expr: str | None = None, prec: int = ATOM, free: frozenset[str] | None = None
     ) -> SymInt:
@@ -94,55 +147,13 @@ class SymInt(int, _Sym):
         )
         return self
 
-    def __repr__(self) -> str:
-        return f"SymInt({int(self)}, {self.expr!r})"
-
-    def __add__(self, o: Any) -> Any:
-        return _combine("+", self, o, int(self) + o)
-
-    def __radd__(self, o: Any) -> Any:
-        return _combine("+", o, self, o + int(self))
-
-    def __sub__(self, o: Any) -> Any:
-        return _combine("-", self, o, int(self) - o)
-
-    def __rsub__(self, o: Any) -> Any:
-        return _combine("-", o, self, o - int(self))
-
-    def __mul__(self, o: Any) -> Any:
-        return _combine("*", self, o, int(self) * o)
-
-    def __rmul__(self, o: Any) -> Any:
-        return _combine("*", o, self, o * int(self))
-
-    def __floordiv__(self, o: Any) -> Any:
-        return _combine("//", self, o, int(self) // o)
-
-    def __rfloordiv__(self, o: Any) -> Any:
-        return _combine("//", o, self, o // int(self))
-
-    def __truediv__(self, o: Any) -> Any:
-        return _combine("/", self, o, int(self) / o)
-
-    def __rtruediv__(self, o: Any) -> Any:
-        return _combine("/", o, self, o / int(self))
-
-    def __mod__(self, o: Any) -> Any:
-        return _combine("%", self, o, int(self) % o)
-
-    def __rmod__(self, o: Any) -> Any:
-        return _combine("%", o, self, o % int(self))
-
-    def __neg__(self) -> Any:
-        return (
-            SymInt(-int(self), f"-{_wrap(self, UNARY, False)}", UNARY, self.free) if self.free else -int(self)
-        )
-
     def __hash__(self) -> int:
         return int.__hash__(self)
 
 
-class SymFloat(float, _Sym):
+class SymFloat(_Sym, float):
+    _plain = float
+
     def __new__(
         cls, value: float, expr: str | None = None, prec: int = ATOM, free: frozenset[str] | None = None
     ) -> SymFloat:
@@ -153,33 +164,6 @@ class SymFloat(float, _Sym):
             free if free is not None else (frozenset([self.expr]) if expr is not None else frozenset())
         )
         return self
-
-    def __repr__(self) -> str:
-        return f"SymFloat({float(self)}, {self.expr!r})"
-
-    def __add__(self, o: Any) -> Any:
-        return _combine("+", self, o, float(self) + o)
-
-    def __radd__(self, o: Any) -> Any:
-        return _combine("+", o, self, o + float(self))
-
-    def __sub__(self, o: Any) -> Any:
-        return _combine("-", self, o, float(self) - o)
-
-    def __rsub__(self, o: Any) -> Any:
-        return _combine("-", o, self, o - float(self))
-
-    def __mul__(self, o: Any) -> Any:
-        return _combine("*", self, o, float(self) * o)
-
-    def __rmul__(self, o: Any) -> Any:
-        return _combine("*", o, self, o * float(self))
-
-    def __truediv__(self, o: Any) -> Any:
-        return _combine("/", self, o, float(self) / o)
-
-    def __rtruediv__(self, o: Any) -> Any:
-        return _combine("/", o, self, o / float(self))
 
     def __hash__(self) -> int:
         return float.__hash__(self)
