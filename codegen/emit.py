@@ -197,7 +197,28 @@ class Unit:
                 f"({c!r}, {it})".replace("'", '"') for c, it in zip(scope.children, items, strict=True)
             )
             return f"nn.Sequential(OrderedDict([{pairs}]))"
-        return f"nn.Sequential({', '.join(_compress(items))})"
+        return f"nn.Sequential({', '.join(_compress(self.repeat_runs(scope, items)))})"
+
+    def repeat_runs(self, scope: Scope, items: list[str]) -> list[str]:
+        """Repeats inside a sequence keep their count: ``*(Rcab(...) for _ in range(blocks))``."""
+        runs = dict(self.elab.seq_runs.get(scope.path, []))
+        out: list[str] = []
+        i = 0
+        while i < len(items):
+            if i not in runs or not names(runs[i]):
+                out.append(items[i])
+                i += 1
+                continue
+            n, count = int(runs[i]), self.value(runs[i])
+            group = items[i : i + n]
+            if all(it == group[0] for it in group):
+                out.append(f"*({group[0]} for _ in range({count}))")
+            elif all(it == group[1] for it in group[1:]):
+                out.extend([group[0], f"*({group[1]} for _ in range(1, {count}))"])
+            else:
+                raise ArchcError.at(scope.span, "the instances of this repeat differ in ways code cannot say")
+            i += n
+        return out
 
     def conds_of(self, path: str) -> str | None:
         e = self.elab.conds.get(path)
@@ -438,9 +459,30 @@ class Emitter:
         self.ordered_dict = False
         scopes: dict[str, Scope] = compiled.graph.graph["scopes"]
         self.representative: dict[str, Scope] = {}
+        self.instances: dict[str, list[Scope]] = {}  # distinct (arguments, input shape) per block
+        seen: set[tuple[str, str, str]] = set()
         for scope in scopes.values():
-            if scope.kind == "block" and scope.definition and scope.definition not in self.representative:
-                self.representative[scope.definition] = scope
+            if scope.kind == "block" and scope.definition:
+                self.representative.setdefault(scope.definition, scope)
+                key = (scope.definition, repr(sorted(scope.args.items(), key=str)), repr(scope.in_shape))
+                if key not in seen:
+                    seen.add(key)
+                    self.instances.setdefault(scope.definition, []).append(scope)
+
+    def _block_unit(
+        self, definition: str, scope: Scope, dims: tuple[str, ...]
+    ) -> tuple[Unit, list[str], list[str]]:
+        block = self.compiled.network.blocks[definition]
+        assert scope.in_shape is not None
+        shape = tuple(SymInt(int(v), dims[i]) for i, v in enumerate(scope.in_shape))
+        params = {
+            p.name: scope.args[p.name]
+            if isinstance(scope.args[p.name], BlockRef)
+            else symbol(p.name, scope.args[p.name])
+            for p in block.params
+        }
+        unit = Unit(self, definition, block.body, params, shape, is_network=False)
+        return unit, unit.init_lines(), unit.forward_lines()
 
     def signature(self, definition: str) -> Signature:
         if definition not in self.signatures:
@@ -457,14 +499,18 @@ class Emitter:
             raise ArchcError.at(
                 block.span, f"block parameter '{clash.pop()}' clashes with a generated argument name"
             )
-        shape = tuple(SymInt(int(v), dims[i]) for i, v in enumerate(scope.in_shape))
-        params = {p.name: symbol(p.name, scope.args[p.name]) for p in block.params}
-        for p in block.params:
-            if isinstance(scope.args[p.name], BlockRef):
-                params[p.name] = scope.args[p.name]
-        unit = Unit(self, definition, block.body, params, shape, is_network=False)
-        init = unit.init_lines()
-        forward = unit.forward_lines()
+        unit, init, forward = self._block_unit(definition, scope, dims)
+        # One class serves every instance: each distinct instance must give the same code, or a
+        # value was fixed at emission time (say a condition written as `a if p else b`).
+        for other in self.instances.get(definition, [])[1:]:
+            _, other_init, other_forward = self._block_unit(definition, other, dims)
+            if (other_init, other_forward) != (init, forward):
+                raise ArchcError.at(
+                    other.span,
+                    f"cannot emit one class for block '{definition}': instance '{other.path}' builds "
+                    f"different layers than '{scope.path}' from the same code",
+                    "write the difference as a conditional layer (`layer if cond`) or a layer argument",
+                )
         unit.used = unit.code_names(init + forward)
         used_dims = [(d, i) for i, d in enumerate(dims) if d in unit.used]
         sig_params: list[tuple[str, Any, bool]] = []

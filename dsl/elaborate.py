@@ -81,6 +81,7 @@ class Elaborator:
         self.force_conditions = codegen and as_block
         self.elements: dict[int, str] = {}  # id(ast.Element | ast.Merge) -> node or scope path
         self.conds: dict[str, ast.Expr] = {}  # path -> condition under which it exists
+        self.seq_runs: dict[str, list[tuple[int, Any]]] = {}  # sequence -> (first index, count) of repeats
         self.sources = sources
         self.sink = DiagnosticSink()
         self.g: nx.DiGraph = nx.DiGraph()
@@ -306,6 +307,8 @@ class Elaborator:
                 count = self._count(item.repeat, ctx)
                 if count is None:
                     return Tensor(t.node, None, t.depth)
+                if self.codegen and not splice and item.repeat.pattern is None:
+                    self.seq_runs.setdefault(path, []).append((index[0], count))
                 for i in range(count):
                     sub = self._sub(ctx, i)
                     if splice:

@@ -65,7 +65,7 @@ class ResidualGroup(nn.Module):
     def __init__(self, in_channels: int, blocks: int = 20, reduction: int = 16) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            *(Rcab(in_channels, reduction=reduction) for _ in range(20)),
+            *(Rcab(in_channels, reduction=reduction) for _ in range(blocks)),
             nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1),
         )
 
@@ -76,14 +76,20 @@ class ResidualGroup(nn.Module):
 class Rcan(nn.Module):
     """Network ``rcan`` from specs/rcan.arch: input 3x48x48, output 3x192x192."""
 
-    def __init__(self, blocks: int = 20, feats: int = 64, reduction: int = 16) -> None:
+    def __init__(
+        self,
+        groups: int = 10,
+        blocks: int = 20,
+        feats: int = 64,
+        reduction: int = 16,
+    ) -> None:
         super().__init__()
         self.sub_mean = MeanShift(255.0, (0.4488, 0.4371, 0.404), sign=-1)
         self.head = nn.Sequential(nn.Conv2d(3, feats, kernel_size=3, padding=1))
         self.body = nn.Sequential(
             *(
                 ResidualGroup(feats, blocks=blocks, reduction=reduction)
-                for _ in range(10)
+                for _ in range(groups)
             ),
             nn.Conv2d(feats, feats, kernel_size=3, padding=1),
         )

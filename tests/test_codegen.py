@@ -363,3 +363,28 @@ def test_summary_json_in_build_outputs(tmp_path: Path) -> None:
     files = outputs(c, tmp_path, lambda _: None)
     data = json.loads(files[tmp_path / "resnet18.summary.json"])
     assert data["totals"]["params"] == 11_689_512
+
+
+def test_one_class_must_serve_every_instance(tmp_path: Path) -> None:
+    """A value fixed at emission time (here a ternary on a parameter choosing an op argument that
+    is then written as a constant) would make instances differ: refused, with the location."""
+    spec = tmp_path / "variants.arch"
+    spec.write_text(
+        "block unit(first=false):\n"
+        "    return x -> conv1: conv(8, k=3, p=1, bias=true if first else false)\n"
+        "network n():\n"
+        "    input 3x8x8\n"
+        "    x -> a: unit(true) -> b: unit(false)\n"
+    )
+    c = archc.compile_spec(spec)
+    with pytest.raises(ArchcError, match="cannot emit one class for block 'unit'") as info:
+        emit(c)
+    assert info.value.diagnostics[0].span.line == 5
+
+
+def test_repeat_counts_stay_parameters_of_block_classes() -> None:
+    with torch.device("meta"):
+        model = compiled("rcan", ["groups=2", "blocks=3"], (3, 8, 8)).module()
+        smaller = type(model)(blocks=1)
+    assert len(model.body[0].body) == 3 + 1  # three RCABs and the group's closing conv
+    assert len(smaller.body[0].body) == 1 + 1
