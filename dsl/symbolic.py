@@ -23,6 +23,7 @@ class _Sym:
     prec: int
     free: frozenset[str]
     _plain: type
+    scale: tuple[int, Any] | None = None  # (k, x) when this is k * x, for simplifying (k * x) // k
 
     def _v(self) -> Any:
         return self._plain(self)
@@ -127,10 +128,24 @@ def _combine(op: str, a: Any, b: Any, value: Any) -> Any:
         return a
     if not names(a) and ((op == "+" and a == 0) or (op == "*" and a == 1)):
         return b
+    # (k * x) // c with c dividing k is (k // c) * x: pixel_shuffle's C*r*r // (r*r) reads as C
+    scale = getattr(a, "scale", None)
+    if op == "//" and scale and _const_int(b) and b and scale[0] % b == 0:
+        k, base = scale[0] // b, scale[1]
+        return base if k == 1 else _combine("*", k, base, k * base._plain(base))
     prec = _PREC[op]
     text = f"{_wrap(a, prec, False)} {op} {_wrap(b, prec, op in '-//%')}"
     cls = SymInt if isinstance(value, int) and not isinstance(value, bool) else SymFloat
-    return cls(value, text, prec, free)
+    result = cls(value, text, prec, free)
+    if op == "*" and cls is SymInt and (_const_int(a) or _const_int(b)):
+        k, s = (a, b) if _const_int(a) else (b, a)
+        inner = getattr(s, "scale", None) or (1, s)
+        result.scale = (k * inner[0], inner[1])
+    return result
+
+
+def _const_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and not names(v)
 
 
 class SymInt(_Sym, int):

@@ -97,10 +97,10 @@ class Rcan(nn.Module):
             nn.Sequential(
                 nn.Conv2d(feats, 4 * feats, kernel_size=3, padding=1),
                 nn.PixelShuffle(2),
-                nn.Conv2d(4 * feats // 4, 4 * feats, kernel_size=3, padding=1),
+                nn.Conv2d(feats, 4 * feats, kernel_size=3, padding=1),
                 nn.PixelShuffle(2),
             ),
-            nn.Conv2d(4 * feats // 4, 3, kernel_size=3, padding=1),
+            nn.Conv2d(feats, 3, kernel_size=3, padding=1),
         )
         self.add_mean = MeanShift(255.0, (0.4488, 0.4371, 0.404), sign=1)
 
