@@ -209,11 +209,8 @@ class Elaborator:
     # -------------------------------------------------------------- layers
     def _element(self, el: ast.Element, t: Tensor, ctx: _Ctx) -> Tensor:
         if el.cond is not None:
-            cond = self._value(el.cond, ctx.vars)
+            cond = self._condition(el.cond, ctx)
             if cond is None:
-                return Tensor(t.node, None, t.depth)
-            if not isinstance(cond, bool):
-                self.sink.error(el.cond.span, f"expected a condition, got {type_name(cond)} {show(cond)}")
                 return Tensor(t.node, None, t.depth)
             if not cond and not self.force_conditions:
                 return t
@@ -284,7 +281,7 @@ class Elaborator:
                 return t
             if isinstance(item.layer, ast.Call):
                 op = lookup(item.layer.name)
-                if op is not None and op.name in ("cls_token", "pos_embed"):
+                if op is not None and op.layer_is_parameter:
                     self.sink.error(
                         item.span,
                         f"{op.name} cannot be inside a sequence: its parameter is the layer itself",
@@ -292,13 +289,8 @@ class Elaborator:
                     )
                     return Tensor(t.node, None, t.depth)
             if item.cond is not None:
-                cond = self._value(item.cond, ctx.vars)
+                cond = self._condition(item.cond, ctx)
                 if cond is None:
-                    return Tensor(t.node, None, t.depth)
-                if not isinstance(cond, bool):
-                    self.sink.error(
-                        item.cond.span, f"expected a condition, got {type_name(cond)} {show(cond)}"
-                    )
                     return Tensor(t.node, None, t.depth)
                 if not cond and not self.force_conditions:
                     continue
@@ -463,13 +455,9 @@ class Elaborator:
             else:
                 found = specs.get(arg.name)
                 if found is None:
-                    self.sink.error(
-                        arg.span,
-                        f"{op.name}: unknown argument '{arg.name}'",
-                        (suggest(arg.name, specs) or "")
-                        + (" " if suggest(arg.name, specs) else "")
-                        + _signature(op),
-                    )
+                    close = suggest(arg.name, specs)
+                    hint = f"{close} {_signature(op)}" if close else _signature(op)
+                    self.sink.error(arg.span, f"{op.name}: unknown argument '{arg.name}'", hint)
                     ok = False
                     continue
                 spec = found
@@ -628,6 +616,14 @@ class Elaborator:
         return scope
 
     # -------------------------------------------------------------- helpers
+    def _condition(self, e: ast.Expr, ctx: _Ctx) -> bool | None:
+        """The value of a layer's ``if``; None after reporting an error."""
+        cond = self._value(e, ctx.vars)
+        if cond is None or isinstance(cond, bool):
+            return cond
+        self.sink.error(e.span, f"expected a condition, got {type_name(cond)} {show(cond)}")
+        return None
+
     def _value(self, e: ast.Expr, env: dict[str, Value]) -> Value | None:
         try:
             return self.ev.ev(e, env)

@@ -111,6 +111,7 @@ class Op:
     arity: ClassVar[int] = 1  # number of inputs; 0 means "two or more" (merges)
     ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
     counted: ClassVar[bool] = False  # does fvcore count MACs for it?
+    layer_is_parameter: ClassVar[bool] = False  # its tensor is keyed by the layer's own name
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         return ins[0]
@@ -730,6 +731,7 @@ class ClassToken(Op):
     name = "cls_token"
     summary = "prepends a learned class token: (N, D) -> (N+1, D); the parameter is the layer itself"
     ranks = (2,)
+    layer_is_parameter = True
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         n, d = ins[0]
@@ -753,6 +755,7 @@ class PosEmbed(Op):
     name = "pos_embed"
     summary = "adds a learned position embedding (1, N, D); the parameter is the layer itself"
     ranks = (2,)
+    layer_is_parameter = True
 
     def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
         return [TensorSpec("", (1, *ins[0]))]
