@@ -122,9 +122,6 @@ class Unit:
         self.needs_ordered_dict = False
 
     # ------------------------------------------------------------ constructors
-    def value(self, v: Any) -> str:
-        return code(v)
-
     def cond(self, e: ast.Expr) -> str:
         return expr_code(e, self.dim_names())
 
@@ -174,13 +171,13 @@ class Unit:
         assert scope.definition is not None
         sig = self.emitter.signature(scope.definition)
         assert scope.in_shape is not None
-        args = [self.value(scope.in_shape[i]) for _, i in sig.dims]
+        args = [code(scope.in_shape[i]) for _, i in sig.dims]
         for name, default, has_default in sig.params:
             v = scope.args[name]
             if not has_default:
-                args.append(self.value(v))
+                args.append(code(v))
             elif names(v) or v != default or type(v) is not type(default):
-                args.append(f"{name}={self.value(v)}")
+                args.append(f"{name}={code(v)}")
         return f"{class_name(scope.definition)}({', '.join(args)})"
 
     def seq_code(self, scope: Scope) -> str:
@@ -209,7 +206,7 @@ class Unit:
                 out.append(items[i])
                 i += 1
                 continue
-            n, count = int(runs[i]), self.value(runs[i])
+            n, count = int(runs[i]), code(runs[i])
             group = items[i : i + n]
             if all(it == group[0] for it in group):
                 out.append(f"*({group[0]} for _ in range({count}))")
@@ -225,7 +222,7 @@ class Unit:
         return self.cond(e) if e is not None else None
 
     def repeat_code(self, scope: Scope, items: list[str]) -> str:
-        count = self.value(scope.count)
+        count = code(scope.count)
         pattern = scope.repeat or "{i}"
         first, rest = items[0], items[1:]
         if pattern == "{i}":
@@ -598,6 +595,11 @@ def _template() -> jinja2.Template:
 
 def emit(compiled: Compiled) -> str:
     """The emitted module's source: deterministic for the same spec and overrides."""
+    return _render(compiled)[0]
+
+
+def _render(compiled: Compiled) -> tuple[str, str]:
+    """The module's source and the name of its network class."""
     from archc.summary import human
 
     e = Emitter(compiled)
@@ -606,9 +608,8 @@ def emit(compiled: Compiled) -> str:
     network = e.emit_network()
     t = compiled.totals
     net = compiled.network
-    overrides = {k: v for k, v in net.params.items()}
     factory = net.name if net.name.isidentifier() and not keyword.iskeyword(net.name) else "build"
-    params_text = ", ".join(f"{k}={_show(v)}" for k, v in overrides.items())
+    params_text = ", ".join(f"{k}={_show(v)}" for k, v in net.params.items())
     factory_doc = textwrap.wrap(
         f"Build ``{net.name}`` as specified in {net.file} ({params_text}). "
         f"Input (B, {_dims(t.input_shape)}) -> output (B, {_dims(t.output_shape)}); "
@@ -629,13 +630,6 @@ def emit(compiled: Compiled) -> str:
         module_doc=module_doc,
         spec=net.file,
         network=net.name,
-        params_text=", ".join(f"{k}={_show(v)}" for k, v in overrides.items()),
-        input_shape=fmt(t.input_shape),
-        output_shape=fmt(t.output_shape),
-        total_params=f"{t.params:,}",
-        total_macs=f"{t.macs:,}",
-        human_params=human(t.params),
-        human_macs=human(t.macs),
         ordered_dict=e.ordered_dict,
         sequence=any(
             "Sequence[" in c.annotations.get(name, "")
@@ -647,9 +641,8 @@ def emit(compiled: Compiled) -> str:
         network_class=_render_class(network, doc=_network_doc(compiled)),
         network_name=network.name,
         factory=factory,
-        input_tuple=", ".join(str(d) for d in t.input_shape),
     )
-    return text
+    return text, network.name
 
 
 def _dims(shape: tuple[int, ...]) -> str:
@@ -693,11 +686,10 @@ def instantiate(compiled: Compiled, **kwargs: Any) -> Any:
     import linecache
     import types
 
-    source = emit(compiled)
+    source, class_name = _render(compiled)
     filename = f"<archc {compiled.network.name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType(f"archc_generated_{compiled.network.name}")
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)
-    factory = module.__dict__[Emitter(compiled).network_class()]
-    return factory(**kwargs)
+    return module.__dict__[class_name](**kwargs)
