@@ -144,7 +144,7 @@ def summary(
         if console.is_terminal:
             console.print(s.to_table(c, depth))
         else:
-            _plain_table(c, depth)
+            sys.stdout.write(s.to_plain(c, depth))
         lines = s.footer_lines(c)
         if se:
             lines += ["", *s.gate_lines(c)]
@@ -152,31 +152,6 @@ def summary(
             lines += s.memory_lines(c, batch_size, dtype.value)
         for line in lines:
             console.print(line, highlight=False) if console.is_terminal else print(line)
-
-
-def _plain_table(c: Any, depth: int | None) -> None:
-    from archc.dsl.ops import fmt
-
-    rows = c.rows(depth)
-    total = c.totals.params
-    data = [("layer", "op", "output", "params", "share", "MACs")]
-    for r in rows:
-        share = f"{100 * r.params / total:.1f}%" if total and r.params else ""
-        data.append(
-            (
-                r.name,
-                r.op,
-                fmt(r.shape),
-                f"{r.params:,}" if r.params else "",
-                share,
-                f"{r.macs:,}" if r.macs else "",
-            )
-        )
-    data.append(("total", "", fmt(c.totals.output_shape), f"{total:,}", "100.0%", f"{c.totals.macs:,}"))
-    widths = [max(len(row[i]) for row in data) for i in range(6)]
-    for row in data:
-        cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i]) for i in range(6)]
-        print("  ".join(cells).rstrip())
 
 
 class RankDir(StrEnum):

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from archc.dsl.analysis import stage_totals
+from archc.dsl.analysis import Row, stage_totals
 from archc.dsl.ops import fmt
 
 if TYPE_CHECKING:
@@ -83,16 +83,36 @@ def to_table(c: Compiled, depth: int | None) -> Any:
     table.add_column("share", justify="right", footer="100.0%")
     table.add_column("MACs", justify="right", footer=f"{t.macs:,}")
     for r in c.rows(depth):
-        share = f"{100 * r.params / t.params:.1f}%" if t.params and r.params else ""
-        table.add_row(
-            "  " * r.depth + r.name.rpartition(".")[2] if depth else r.name,
-            r.op,
-            fmt(r.shape),
-            f"{r.params:,}" if r.params else "",
-            share,
-            f"{r.macs:,}" if r.macs else "",
-        )
+        name = "  " * r.depth + r.name.rpartition(".")[2] if depth else r.name
+        table.add_row(name, *_cells(r, t.params))
     return table
+
+
+def _cells(r: Row, total: int) -> tuple[str, str, str, str, str]:
+    """op, output, params, share and MACs of one summary row, as printed."""
+    share = f"{100 * r.params / total:.1f}%" if total and r.params else ""
+    return r.op, fmt(r.shape), f"{r.params:,}" if r.params else "", share, f"{r.macs:,}" if r.macs else ""
+
+
+def columns(rows: list[tuple[str, ...]], left: int) -> list[str]:
+    """Rows as aligned text: the first ``left`` columns flush left, the others flush right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i < left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
+
+
+def to_plain(c: Compiled, depth: int | None) -> str:
+    """The summary table as plain text, for pipes and files."""
+    t = c.totals
+    rows: list[tuple[str, ...]] = [("layer", "op", "output", "params", "share", "MACs")]
+    rows += [(r.name, *_cells(r, t.params)) for r in c.rows(depth)]
+    rows.append(("total", "", fmt(t.output_shape), f"{t.params:,}", "100.0%", f"{t.macs:,}"))
+    return "\n".join(columns(rows, left=3)) + "\n"
 
 
 def footer_lines(c: Compiled) -> list[str]:
@@ -124,10 +144,7 @@ def gate_lines(c: Compiled) -> list[str]:
     estimate = sum(s.estimate for s in stages)
     rows.append(("total", str(sum(s.blocks for s in stages)), "", f"{total:,}", f"{estimate:,.0f}",
                  f"{total - estimate:,.0f}"))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
-    lines = [
-        "  ".join(r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i]) for i in range(6)) for r in rows
-    ]
+    lines = columns(rows, left=3)
     biases = sum(s.biases for s in stages)
     share = 100 * total / c.params
     lines.append(
@@ -208,13 +225,10 @@ def diff_lines(a: Compiled, b: Compiled) -> list[str]:
         rows.append(
             (st["stage"], f"{pa:,}", f"{pb:,}", f"{pb - pa:+,}", f"{ma:,}", f"{mb:,}", f"{mb - ma:+,}")
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(7)]
     lines = [
         f"A: {data['a']['network']} [{data['a']['file']}] -> {fmt(a.output_shape)}",
         f"B: {data['b']['network']} [{data['b']['file']}] -> {fmt(b.output_shape)}",
-    ]
-    lines += [
-        "  ".join(r[i].ljust(widths[i]) if i == 0 else r[i].rjust(widths[i]) for i in range(7)) for r in rows
+        *columns(rows, left=1),
     ]
     if a.params and a.macs:
         dp = 100 * (b.params - a.params) / a.params
