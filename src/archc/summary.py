@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from archc.dsl.analysis import Row, stage_totals
@@ -94,7 +95,7 @@ def _cells(r: Row, total: int) -> tuple[str, str, str, str, str]:
     return r.op, fmt(r.shape), f"{r.params:,}" if r.params else "", share, f"{r.macs:,}" if r.macs else ""
 
 
-def columns(rows: list[tuple[str, ...]], left: int) -> list[str]:
+def columns(rows: Sequence[Sequence[str]], left: int) -> list[str]:
     """Rows as aligned text: the first ``left`` columns flush left, the others flush right."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [
