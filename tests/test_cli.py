@@ -144,3 +144,18 @@ def test_binary_file_is_a_located_error(tmp_path: Path) -> None:
     spec.write_bytes(b"\xff\xfe\x00binary")
     code, _, err = run("check", str(spec))
     assert code == 1 and "not UTF-8 text" in err
+
+
+def test_a_closed_pipe_is_not_an_error() -> None:
+    """`archc summary ... | head -1`: the reader leaves early; no message, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archc", "summary", str(SPECS / "resnet152.arch"), "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.wait()
+    assert stderr == ""

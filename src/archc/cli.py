@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -62,6 +63,9 @@ def reports_errors(fn: F) -> F:
         except UsageError as e:
             err(e.render())
             raise typer.Exit(2) from None
+        except BrokenPipeError:  # the reader went away (`archc summary ... | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
         except OSError as e:  # a path that cannot be written or read: the user's to fix, not a bug
             where = f"{e.filename}: " if e.filename else ""
             err(f"error: {where}{e.strerror or e}\n  hint: check the path and its permissions")
