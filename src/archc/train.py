@@ -216,14 +216,17 @@ def _device(choice: str, d: Dist) -> torch.device:
     return torch.device("cpu")
 
 
-def _compile_network(cfg: TrainConfig, classes: int) -> Compiled:
-    sets: dict[str, ast.Expr] = parse_sets(cfg.sets)
+def _compile(cfg: TrainConfig, extra: dict[str, ast.Expr] | None = None) -> Compiled:
+    sets = {**parse_sets(cfg.sets), **(extra or {})}
     shape = parse_shape(cfg.input) if cfg.input else None
-    c = compile_spec(cfg.spec, network=cfg.network, sets=sets, input_shape=shape)
+    return compile_spec(cfg.spec, network=cfg.network, sets=sets, input_shape=shape)
+
+
+def _fit_classes(c: Compiled, cfg: TrainConfig, classes: int) -> Compiled:
+    """``c``, or ``c`` recompiled with ``num_classes`` set to the data's class count."""
     if c.output_shape != (classes,):
-        if "num_classes" in c.network.params and "num_classes" not in sets:
-            sets["num_classes"] = ast.Num(classes, NOWHERE)
-            c = compile_spec(cfg.spec, network=cfg.network, sets=sets, input_shape=shape)
+        if "num_classes" in c.network.params and "num_classes" not in parse_sets(cfg.sets):
+            c = _compile(cfg, {"num_classes": ast.Num(classes, NOWHERE)})
         else:
             raise UsageError.at(
                 NOWHERE,
@@ -369,12 +372,7 @@ def train(cfg: TrainConfig, log: Any = print, progress: bool = True) -> Path:
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
-    probe = compile_spec(
-        cfg.spec,
-        network=cfg.network,
-        sets=parse_sets(cfg.sets),
-        input_shape=parse_shape(cfg.input) if cfg.input else None,
-    )
+    probe = _compile(cfg)
     shape = probe.input_shape
     if len(shape) != 3:
         raise UsageError.at(NOWHERE, f"train needs an image input (CxHxW), the spec takes {fmt(shape)}")
@@ -390,7 +388,7 @@ def train(cfg: TrainConfig, log: Any = print, progress: bool = True) -> Path:
     if cfg.limit is not None and cfg.limit < len(data.train):  # type: ignore[arg-type]
         data.train = torch.utils.data.Subset(data.train, range(cfg.limit))
         data.description += f" (training on the first {cfg.limit})"
-    c = _compile_network(cfg, len(data.classes))
+    c = _fit_classes(probe, cfg, len(data.classes))
     run = _run_dir(cfg, c.name)
     checkpoint = run / "checkpoint.pt"
     if cfg.resume and not checkpoint.exists():
