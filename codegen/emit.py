@@ -24,6 +24,7 @@ from archc.codegen.helpers import HELPERS
 from archc.codegen.layout import layout
 from archc.dsl import ast
 from archc.dsl.elaborate import Elaborator, Scope
+from archc.dsl.names import join_path
 from archc.dsl.ops import REGISTRY, Emission, fmt
 from archc.dsl.resolve import Network
 from archc.dsl.symbolic import SymInt, code, names, symbol
@@ -181,7 +182,7 @@ class Unit:
         return f"{class_name(scope.definition)}({', '.join(args)})"
 
     def seq_code(self, scope: Scope) -> str:
-        children = [f"{scope.path}.{c}" for c in scope.children]
+        children = [join_path(scope.path, c) for c in scope.children]
         items = [self.module_code(c, in_seq=True) or "nn.Identity()" for c in children]
         conds = [self.conds_of(c) for c in children]
         items = [f"*([{it}] if {cd} else [])" if cd else it for it, cd in zip(items, conds, strict=True)]

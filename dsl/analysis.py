@@ -8,6 +8,7 @@ from typing import Any
 
 import networkx as nx
 
+from archc.dsl.names import join_path
 from archc.dsl.ops import REGISTRY, Shape, lookup
 
 
@@ -112,7 +113,7 @@ def describe(scope: Any, scopes: dict[str, Any]) -> str:
         return str(scope.definition or scope.kind)
     kinds = set()
     for ch in scope.children:
-        child = scopes.get(f"{scope.path}.{ch}" if scope.path else ch)
+        child = scopes.get(join_path(scope.path, ch))
         kinds.add(child.definition if child is not None and child.kind == "block" else None)
     n = len(scope.children)
     if len(kinds) == 1 and None not in kinds:
@@ -128,6 +129,17 @@ def _op_text(d: dict[str, Any]) -> str:
 def state_dict(g: nx.DiGraph) -> list[tuple[str, Shape, bool]]:
     """Every parameter and buffer as (key, shape, is_buffer), in layer order."""
     return [t for d in layers(g) for t in d["tensors"]]
+
+
+def module_params(g: nx.DiGraph) -> dict[str, int]:
+    """Parameters of every module (block or sequence), keyed by its path."""
+    out: dict[str, int] = {}
+    for d in layers(g):
+        parts = d["name"].split(".")
+        for k in range(1, len(parts)):
+            key = ".".join(parts[:k])
+            out[key] = out.get(key, 0) + d["params"]
+    return out
 
 
 def stage_totals(g: nx.DiGraph) -> dict[str, dict[str, int]]:
@@ -159,7 +171,7 @@ class GateStage:
 def is_gate(scope: Any, g: nx.DiGraph) -> bool:
     """A block whose output multiplies its input by a broadcast gate (SE and the like)."""
     for ch in scope.children:
-        d = g.nodes.get(f"{scope.path}.{ch}")
+        d = g.nodes.get(join_path(scope.path, ch))
         if d is not None and d["op"] == "mul" and any(s != d["shape"] for s in d["in_shapes"]):
             return True
     return False
@@ -172,13 +184,14 @@ def gates(g: nx.DiGraph) -> list[GateStage]:
     layers' weights.  The exact count adds their biases, C/r + C per block.
     """
     scopes = g.graph["scopes"]
+    totals = module_params(g)
     out: dict[str, GateStage] = {}
     for scope in scopes.values():
         if scope.kind != "block" or not is_gate(scope, g):
             continue
         stage = scope.path.split(".")[0]
         entry = out.setdefault(stage, GateStage(stage, 0, [], 0, 0.0, 0))
-        params = sum(d["params"] for n, d in g.nodes(data=True) if n.startswith(scope.path + "."))
+        params = totals.get(scope.path, 0)
         channels = scope.in_shape[0]
         r = scope.args.get("reduction")
         entry.blocks += 1

@@ -19,7 +19,7 @@ from typing import Any
 import networkx as nx
 
 from archc.dsl import ast
-from archc.dsl.names import identifier_problem
+from archc.dsl.names import identifier_problem, join_path
 from archc.dsl.ops import REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.resolve import Network
 from archc.dsl.values import BlockRef, Evaluator, ShapeVal, Value, show, suggest, type_name
@@ -201,7 +201,7 @@ class Elaborator:
         op = lookup(m.op)
         assert op is not None
         name = self._auto_name(m.op, ctx)
-        path = self._join(ctx.prefix, name)
+        path = join_path(ctx.prefix, name)
         if self.codegen and not ctx.prefix:
             self.elements[id(m)] = path
         return self._add_op(op, {}, ins, path, m.span, ctx)
@@ -217,7 +217,7 @@ class Elaborator:
         name = self._label(el, ctx)
         if name is None:
             return Tensor(t.node, None, t.depth)
-        path = self._join(ctx.prefix, name)
+        path = join_path(ctx.prefix, name)
         if self.codegen and not ctx.prefix:
             self.elements[id(el)] = path
             if el.cond is not None and self.force_conditions:
@@ -311,7 +311,7 @@ class Elaborator:
                     if name is None:
                         return Tensor(t.node, None, t.depth)
                     self._seq_cond(item, path, name)
-                    t = self._layer(item.layer, t, self._join(path, name), sub, item.span)
+                    t = self._layer(item.layer, t, join_path(path, name), sub, item.span)
                     index[0] += 1
                 continue
             if splice:
@@ -329,7 +329,7 @@ class Elaborator:
                 used.add(item.label)
             name = item.label or str(index[0])
             self._seq_cond(item, path, name)
-            child = self._join(path, name)
+            child = join_path(path, name)
             if item.repeat is not None:
                 t = self._repeat(item, t, child, ctx)
             else:
@@ -339,7 +339,7 @@ class Elaborator:
 
     def _seq_cond(self, item: ast.Element, path: str, name: str) -> None:
         if self.force_conditions and item.cond is not None:
-            self.conds[self._join(path, name)] = item.cond
+            self.conds[join_path(path, name)] = item.cond
 
     def _repeat(self, el: ast.Element, t: Tensor, path: str, ctx: _Ctx) -> Tensor:
         assert el.repeat is not None
@@ -354,7 +354,7 @@ class Elaborator:
             name = self._pattern(el.repeat, i, i)
             if name is None:
                 return Tensor(t.node, None, t.depth)
-            t = self._layer(el.layer, t, self._join(path, name), self._sub(ctx, i), el.span)
+            t = self._layer(el.layer, t, join_path(path, name), self._sub(ctx, i), el.span)
             if i == 0 and (self.count - start) * count > MAX_LAYERS:
                 raise ArchcError.at(
                     el.repeat.span,
@@ -649,10 +649,6 @@ class Elaborator:
 
             self._labels_cache[key] = set(_labels(body))
         return self._labels_cache[key]
-
-    @staticmethod
-    def _join(prefix: str, name: str) -> str:
-        return f"{prefix}.{name}" if prefix else name
 
 
 _BAD: Any = object()

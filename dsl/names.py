@@ -67,3 +67,8 @@ def identifier_problem(name: str) -> str | None:
     if name in ("self", "x", "nn", "torch", "F", "OrderedDict", "math"):
         return "reserved by the emitted code"
     return None
+
+
+def join_path(prefix: str, name: str) -> str:
+    """``layer1`` + ``0`` is ``layer1.0``; at the top, just ``name``."""
+    return f"{prefix}.{name}" if prefix else name

@@ -14,12 +14,12 @@ run of identical blocks becomes one node marked ``× N``.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import graphviz
 
-from archc.dsl.analysis import describe, is_gate, layers
+from archc.dsl.analysis import describe, is_gate, layers, module_params
+from archc.dsl.names import join_path
 from archc.dsl.ops import fmt, lookup
 
 if TYPE_CHECKING:
@@ -89,19 +89,11 @@ class DotMissing(Exception):
         )
 
 
-@dataclass
-class _Plan:
-    """Which module paths are drawn as one node, and the runs of identical blocks."""
-
-    collapsed: dict[str, str] = field(default_factory=dict)  # module path -> node id
-    run_of: dict[str, tuple[str, int]] = field(default_factory=dict)  # first path of run -> (id, n)
-
-
 def diagram(c: Compiled, depth: int | None = DEFAULT_DEPTH, rankdir: str = "TB") -> graphviz.Digraph:
     """The network as a Graphviz graph (pure: nothing is rendered or written)."""
     g = c.graph
     scopes: dict[str, Scope] = g.graph["scopes"]
-    totals = _module_totals(c)
+    totals = module_params(c.graph)
     dot = graphviz.Digraph(
         c.name,
         graph_attr={**GRAPH_STYLE, "rankdir": rankdir, "label": _title(c), "labelloc": "t"},
@@ -112,7 +104,7 @@ def diagram(c: Compiled, depth: int | None = DEFAULT_DEPTH, rankdir: str = "TB")
     rep: dict[str, str] = {"input": "input"}
 
     def add_scope(container: graphviz.Digraph, scope: Scope, level: int) -> None:
-        children = [_join(scope.path, ch) for ch in scope.children]
+        children = [join_path(scope.path, ch) for ch in scope.children]
         i = 0
         while i < len(children):
             path = children[i]
@@ -168,10 +160,6 @@ def diagram(c: Compiled, depth: int | None = DEFAULT_DEPTH, rankdir: str = "TB")
 def _title(c: Compiled) -> str:
     t = c.totals
     return f"{c.name}  ·  {t.params:,} parameters  ·  {t.macs:,} MACs"
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
 
 
 def _layer_node(container: graphviz.Digraph, d: dict[str, Any]) -> None:
@@ -240,16 +228,6 @@ def _cluster_label(scope: Scope, totals: dict[str, int], scopes: dict[str, Scope
     name = scope.path.rpartition(".")[2]
     what = (scope.definition or "") if scope.kind == "block" else describe(scope, scopes)
     return f"{name}  ·  {what}  ·  {totals.get(scope.path, 0):,} params"
-
-
-def _module_totals(c: Compiled) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for d in layers(c.graph):
-        parts = d["name"].split(".")
-        for k in range(1, len(parts)):
-            key = ".".join(parts[:k])
-            out[key] = out.get(key, 0) + d["params"]
-    return out
 
 
 def dot_source(c: Compiled, depth: int | None = DEFAULT_DEPTH, rankdir: str = "TB") -> str:
