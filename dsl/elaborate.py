@@ -20,8 +20,8 @@ import networkx as nx
 
 from archc.dsl import ast
 from archc.dsl.names import identifier_problem, join_path
-from archc.dsl.ops import REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
-from archc.dsl.resolve import Network
+from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
+from archc.dsl.resolve import Network, labels
 from archc.dsl.values import BlockRef, Evaluator, ShapeVal, Value, show, suggest, type_name
 from archc.errors import ArchcError, DiagnosticSink, Span
 
@@ -416,8 +416,6 @@ class Elaborator:
             return self._block(self.net.blocks[call.name], call, t, path, ctx)
         op = lookup(call.name)
         if op is None:
-            from archc.dsl.ops import ALIASES, REGISTRY
-
             hint = suggest(call.name, [*REGISTRY, *ALIASES, *self.net.blocks])
             self.sink.error(
                 call.span, f"unknown op or block '{call.name}'", hint or "see `archc ops` for the ops"
@@ -645,9 +643,7 @@ class Elaborator:
     def _labels(self, body: tuple[ast.Stmt, ...]) -> set[str]:
         key = id(body)
         if key not in self._labels_cache:
-            from archc.dsl.resolve import _labels
-
-            self._labels_cache[key] = set(_labels(body))
+            self._labels_cache[key] = set(labels(body))
         return self._labels_cache[key]
 
 

@@ -180,7 +180,7 @@ def _apply_edit(
             raise ArchcError.at(
                 edit.span,
                 f"{verb}: block '{block.name}' has no layer '{'.'.join(target[1:])}'",
-                suggest(target[-1], _labels(block.body)) or f"its layers: {', '.join(_labels(block.body))}",
+                suggest(target[-1], labels(block.body)) or f"its layers: {', '.join(labels(block.body))}",
             )
         blocks[block.name] = replace(block, body=body)
         return
@@ -189,7 +189,7 @@ def _apply_edit(
         raise ArchcError.at(
             edit.span,
             f"{verb}: no block or layer named '{'.'.join(target)}'",
-            suggest(target[0], [*blocks, *_labels(recipe.body)]),
+            suggest(target[0], [*blocks, *labels(recipe.body)]),
         )
     recipe.body = body
 
@@ -207,7 +207,8 @@ def _append_to_output(block: ast.BlockDef, edit: ast.Insert, call: ast.Call | No
     raise ArchcError.at(edit.span, f"block '{block.name}' has no output to insert after")
 
 
-def _labels(body: tuple[ast.Stmt, ...]) -> list[str]:
+def labels(body: tuple[ast.Stmt, ...]) -> list[str]:
+    """The layer names written in a body, in order (the targets edits can name)."""
     out: list[str] = []
 
     def walk_flow(v: ast.Value) -> None:
