@@ -23,18 +23,19 @@ import jinja2
 from archc.codegen.helpers import HELPERS
 from archc.codegen.layout import layout
 from archc.dsl import ast
+from archc.dsl.analysis import human
+from archc.dsl.diagnostics import NOWHERE, ArchcError
 from archc.dsl.elaborate import Elaborator, Scope
 from archc.dsl.names import join_path
 from archc.dsl.ops import REGISTRY, Emission, fmt
 from archc.dsl.resolve import Network
 from archc.dsl.symbolic import SymInt, code, names, symbol
 from archc.dsl.values import BlockRef, ShapeVal
-from archc.errors import NOWHERE, ArchcError
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from archc.api import Compiled
+    from archc.dsl.compiler import Compiled
 
 _IDENT = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _IN_DIMS = {3: ("in_channels", "in_height", "in_width"), 2: ("in_tokens", "in_dim"), 1: ("in_features",)}
@@ -601,8 +602,6 @@ def emit(compiled: Compiled) -> str:
 
 def _render(compiled: Compiled) -> tuple[str, str]:
     """The module's source and the name of its network class."""
-    from archc.summary import human
-
     e = Emitter(compiled)
     for definition in e.representative:
         e.signature(definition)

@@ -12,6 +12,14 @@ from archc.dsl.names import join_path
 from archc.dsl.ops import REGISTRY, Shape, lookup
 
 
+def human(n: float, unit: str = "") -> str:
+    """``25557032`` as ``25.56M``."""
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{suffix}{unit}"
+    return f"{n:g}{unit}"
+
+
 @dataclass
 class Totals:
     params: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from archc.errors import Span
+from archc.dsl.diagnostics import Span
 
 # ---------------------------------------------------------------- expressions
 

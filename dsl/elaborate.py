@@ -19,11 +19,11 @@ from typing import Any
 import networkx as nx
 
 from archc.dsl import ast
+from archc.dsl.diagnostics import ArchcError, DiagnosticSink, Span
 from archc.dsl.names import identifier_problem, join_path
 from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.resolve import Network, labels
 from archc.dsl.values import BlockRef, Evaluator, ShapeVal, Value, show, suggest, type_name
-from archc.errors import ArchcError, DiagnosticSink, Span
 
 #: Documented limits: a spec past them is rejected at once instead of exhausting the machine.
 MAX_LAYERS = 200_000  # primitive layers in one network

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archc.dsl import ast
+from archc.dsl.diagnostics import ArchcError, Diagnostic, Span
 from archc.dsl.names import identifier_problem
 from archc.dsl.parser import parse_text
-from archc.errors import ArchcError, Diagnostic, Span
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Text to AST: the Lark grammar in ``grammar/archc.lark``, an indenter, and a transformer.
 
-Syntax errors become :class:`archc.errors.ArchcError` with a location and a hint; nothing
+Syntax errors become :class:`archc.dsl.diagnostics.ArchcError` with a location and a hint; nothing
 from Lark escapes this module.
 """
 
@@ -16,7 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.indenter import DedentError, Indenter
 
 from archc.dsl import ast
-from archc.errors import ArchcError, Diagnostic, Span
+from archc.dsl.diagnostics import ArchcError, Diagnostic, Span
 
 #: The largest spec file archc reads, in bytes.
 MAX_SOURCE_BYTES = 4 * 1024 * 1024

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from archc.dsl import ast
+from archc.dsl.diagnostics import NOWHERE, ArchcError, DiagnosticSink, Span, UsageError
 from archc.dsl.loader import Program
 from archc.dsl.values import Evaluator, Value, literal, suggest
-from archc.errors import NOWHERE, ArchcError, DiagnosticSink, Span, UsageError
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archc.dsl import ast
-from archc.errors import ArchcError, Span
+from archc.dsl.diagnostics import ArchcError, Span
 
 
 @dataclass(frozen=True, slots=True)

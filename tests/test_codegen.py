@@ -20,7 +20,7 @@ import archc
 from archc.api import parse_sets
 from archc.build import outputs
 from archc.codegen.emit import emit
-from archc.errors import ArchcError
+from archc.dsl.diagnostics import ArchcError
 
 TINY = GOLDEN / "codegen" / "tiny.arch"
 

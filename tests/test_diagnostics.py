@@ -9,7 +9,7 @@ from conftest import GOLDEN, check_golden
 
 import archc
 from archc.api import parse_sets
-from archc.errors import ArchcError
+from archc.dsl.diagnostics import ArchcError
 
 CASES = sorted(p.name for p in (GOLDEN / "diagnostics").glob("*.arch") if p.name != "circular_b.arch")
 SETS = {"unknown_set.arch": ["widht=3"]}

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 import archc
 from archc.codegen.emit import emit
 from archc.dsl import ast
+from archc.dsl.diagnostics import ArchcError
 from archc.dsl.loader import load_text
 from archc.dsl.parser import parse_expr, parse_text
 from archc.dsl.resolve import resolve
 from archc.dsl.values import Evaluator
-from archc.errors import ArchcError
 from archc.render import dot_source
 
 

@@ -6,7 +6,7 @@ The pipeline reads in one direction: parse (:mod:`archc.dsl.parser`), resolve a 
 """
 
 from archc.api import Compiled, compile_spec, load
-from archc.errors import ArchcError, Diagnostic, Span, UsageError
+from archc.dsl.diagnostics import ArchcError, Diagnostic, Span, UsageError
 
 __all__ = ["ArchcError", "Compiled", "Diagnostic", "Span", "UsageError", "compile_spec", "load"]
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from archc.api import Compiled
+    from archc.dsl.compiler import Compiled
 
 
 def _umask() -> int:
@@ -70,11 +70,12 @@ def write_atomic(files: dict[Path, bytes]) -> None:
 def outputs(compiled: Compiled, out_dir: Path, warn: Callable[[str], None]) -> dict[Path, bytes]:
     """Everything a build writes, rendered in memory before anything touches the disk."""
     from archc.codegen.emit import emit
+    from archc.summary import summary_data
 
     stem = compiled.network.name
     files = {
         out_dir / f"{stem}.py": emit(compiled).encode(),
-        out_dir / f"{stem}.summary.json": (json.dumps(compiled.summary(), indent=2) + "\n").encode(),
+        out_dir / f"{stem}.summary.json": (json.dumps(summary_data(compiled), indent=2) + "\n").encode(),
     }
     try:
         from archc.render import DotMissing, render_bytes

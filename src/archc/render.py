@@ -23,7 +23,7 @@ from archc.dsl.names import join_path
 from archc.dsl.ops import fmt, lookup
 
 if TYPE_CHECKING:
-    from archc.api import Compiled
+    from archc.dsl.compiler import Compiled
     from archc.dsl.elaborate import Scope
 
 FORMATS = ("svg", "png", "pdf", "dot")

@@ -7,19 +7,11 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from archc.dsl.analysis import Row, stage_totals
+from archc.dsl.analysis import Row, human, stage_totals
 from archc.dsl.ops import fmt
 
 if TYPE_CHECKING:
-    from archc.api import Compiled
-
-
-def human(n: float, unit: str = "") -> str:
-    """``25557032`` as ``25.56M``."""
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{suffix}{unit}"
-    return f"{n:g}{unit}"
+    from archc.dsl.compiler import Compiled
 
 
 def check_line(c: Compiled) -> str:

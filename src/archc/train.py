@@ -33,8 +33,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorData
 from archc.api import Compiled, compile_spec, parse_sets, parse_shape
 from archc.build import write_atomic
 from archc.dsl import ast
+from archc.dsl.diagnostics import NOWHERE, ArchcError, UsageError
 from archc.dsl.ops import fmt
-from archc.errors import NOWHERE, ArchcError, UsageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

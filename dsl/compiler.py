@@ -1,0 +1,105 @@
+"""The front end as one call: parse, resolve and elaborate a spec into a :class:`Compiled`
+network, plus the parsing of command-line overrides (``--set``) and input shapes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import networkx as nx
+
+from archc.dsl import ast
+from archc.dsl.analysis import Row, Totals, rows, state_dict, totals
+from archc.dsl.diagnostics import NOWHERE, ArchcError, UsageError
+from archc.dsl.elaborate import elaborate
+from archc.dsl.loader import Program
+from archc.dsl.loader import load as load_program
+from archc.dsl.parser import parse_expr
+from archc.dsl.resolve import Network, resolve
+
+_SHAPE = re.compile(r"^\s*[0-9]+(\s*x\s*[0-9]+)*\s*$")
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``3x32x32`` as ``(3, 32, 32)``; a usage error otherwise."""
+    if not _SHAPE.match(text):
+        raise UsageError.at(NOWHERE, f"--input {text!r} is not a shape", "write it as CxHxW, e.g. 3x224x224")
+    shape = tuple(int(p) for p in text.replace(" ", "").split("x"))
+    if not 1 <= len(shape) <= 3 or min(shape) < 1:
+        raise UsageError.at(
+            NOWHERE, f"--input {text!r} is not a valid input shape", "CxHxW, NxD or D, every size at least 1"
+        )
+    return shape
+
+
+def parse_sets(items: list[str] | None) -> dict[str, ast.Expr]:
+    """``["reduction=8", "depths=[3, 4, 23, 3]"]`` as expressions, for :func:`resolve`."""
+    out: dict[str, ast.Expr] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key.isidentifier():
+            raise UsageError.at(NOWHERE, f"--set {item!r} is not name=value", "e.g. --set num_classes=10")
+        try:
+            out[key] = parse_expr(value.strip(), f"--set {key}")
+        except ArchcError as e:
+            raise UsageError(e.diagnostics, {f"--set {key}": value.strip()}) from None
+    return out
+
+
+@dataclass
+class Compiled:
+    """A network compiled from a spec: its layer graph and everything archc knows about it."""
+
+    program: Program
+    network: Network
+    graph: nx.DiGraph
+
+    @property
+    def name(self) -> str:
+        return self.network.name
+
+    @cached_property
+    def totals(self) -> Totals:
+        return totals(self.graph)
+
+    @property
+    def params(self) -> int:
+        return self.totals.params
+
+    @property
+    def macs(self) -> int:
+        return self.totals.macs
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.totals.output_shape
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.totals.input_shape
+
+    def rows(self, depth: int | None = None) -> list[Row]:
+        return rows(self.graph, depth)
+
+    def state_dict_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {k: s for k, s, _ in state_dict(self.graph)}
+
+
+def compile_file(
+    path: str | Path,
+    *,
+    network: str | None = None,
+    sets: Mapping[str, ast.Expr] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> Compiled:
+    """Parse, resolve and analyse one network of a spec file."""
+    if not Path(path).is_file():
+        raise UsageError.at(NOWHERE, f"no such spec file: {path}", "check the path")
+    program = load_program(path)
+    net = resolve(program, network, sets, input_shape)
+    graph = elaborate(net, program.sources)
+    return Compiled(program, net, graph)

@@ -1,0 +1,201 @@
+"""The contract every primitive op fulfils, and the registry that holds them.
+
+Shapes exclude the batch dimension, which is symbolic (``B``) throughout: an image is
+``(C, H, W)``, a token sequence ``(N, D)``, a vector ``(D,)``.
+
+MAC convention (as fvcore and torchvision's published figures): one multiply-add is one MAC.
+``macs`` counts the dense ops (convolution, linear, attention products); ``macs_other`` counts
+normalisation and adaptive pooling the way fvcore does (batch norm 2 per element with affine,
+layer norm 5 per element with affine, adaptive average pooling 1 per input element).  Ops with
+``counted = False`` (activations, elementwise merges, max/avg pooling, reshapes) count none and
+are listed as such in summaries, never silently reported as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import prod
+from typing import Any, ClassVar
+
+Shape = tuple[int, ...]
+
+
+class OpError(Exception):
+    """A shape or argument problem found by an op; the elaborator adds the location."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+REQUIRED: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ArgSpec:
+    """One argument of an op: its name, short aliases, kind and default."""
+
+    name: str
+    kind: str  # int | pos | nonneg | float | prob | bool | pair | posint_pair
+    default: Any = REQUIRED
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def fmt(shape: Sequence[int] | None) -> str:
+    """``(256, 56, 56)`` as ``256x56x56``."""
+    if shape is None:
+        return "?"
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """A parameter or buffer an op owns: ``suffix`` is appended to the layer's name
+    (``weight`` gives ``layer1.0.conv1.weight``); an empty suffix names the layer itself."""
+
+    suffix: str
+    shape: Shape
+    buffer: bool = False
+
+    @property
+    def numel(self) -> int:
+        return prod(self.shape)
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """How an op appears in emitted PyTorch code.
+
+    ``module`` constructs the ``nn.Module`` kept as an attribute (None: the op is written inline);
+    ``call`` is the forward expression, with ``{m}`` for the module or parameter and ``{x}`` for
+    the input; ``parameter`` initialises an ``nn.Parameter`` that is the layer itself;
+    ``seq_module`` is the module to use inside ``nn.Sequential`` when ``module`` is None;
+    ``helpers`` names helper classes of :mod:`archc.codegen.helpers` the code needs.
+    """
+
+    module: str | None = None
+    call: str = "{m}({x})"
+    parameter: str | None = None
+    seq_module: str | None = None
+    helpers: tuple[str, ...] = ()
+
+
+def ctor(name: str, *args: Any, **kwargs: Any) -> str:
+    """``nn.Conv2d(64, 256, kernel_size=1)``; keyword values of None are left out."""
+    from archc.dsl.symbolic import code
+
+    parts = [code(a) for a in args] + [f"{k}={code(v)}" for k, v in kwargs.items() if v is not None]
+    return f"{name}({', '.join(parts)})"
+
+
+def unless_default(value: Any, default: Any) -> Any:
+    """``value``, or None when it is the constant ``default`` (so that it is left out)."""
+    from archc.dsl.symbolic import names
+
+    return None if not names(value) and value == default else value
+
+
+class Op:
+    """Base class of every primitive op."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    args: ClassVar[tuple[ArgSpec, ...]] = ()
+    arity: ClassVar[int] = 1  # number of inputs; 0 means "two or more" (merges)
+    ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    counted: ClassVar[bool] = False  # does fvcore count MACs for it?
+    layer_is_parameter: ClassVar[bool] = False  # its tensor is keyed by the layer's own name
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        return ins[0]
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        return []
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        """(dense MACs, other MACs) for one sample."""
+        return 0, 0
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        """A short summary for diagrams, e.g. ``conv 3x3, 64, /2``."""
+        return self.name
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        """Its PyTorch form; the values may be symbolic (:mod:`archc.dsl.symbolic`)."""
+        raise NotImplementedError(f"no PyTorch emission for op '{self.name}'")
+
+    # -- helpers shared by the rules
+    def check_rank(self, ins: list[Shape]) -> None:
+        for s in ins:
+            if len(s) not in self.ranks:
+                want = " or ".join(_RANK_WORDS[r] for r in self.ranks)
+                raise OpError(
+                    f"{self.name}: expects {want}, got {_RANK_WORDS.get(len(s), f'rank {len(s)}')} {fmt(s)}",
+                    _rank_hint(len(s), self.ranks),
+                )
+
+
+_RANK_WORDS = {1: "a vector (D)", 2: "tokens (NxD)", 3: "an image (CxHxW)"}
+
+
+def _rank_hint(got: int, want: tuple[int, ...]) -> str | None:
+    if got == 3 and 2 in want:
+        return "turn the feature map into tokens first (tokens or patch_embed)"
+    if got == 3 and want == (1,):
+        return "pool and flatten first (gap -> flatten)"
+    if got == 2 and 3 in want:
+        return "this op works on feature maps; it cannot follow a token layer"
+    if got == 1 and 3 in want:
+        return "this op works on feature maps; it cannot follow flatten or linear"
+    return None
+
+
+REGISTRY: dict[str, Op] = {}
+ALIASES: dict[str, str] = {}
+
+
+def register(*aliases: str) -> Any:
+    def deco(cls: type[Op]) -> type[Op]:
+        op = cls()
+        REGISTRY[cls.name] = op
+        for alias in aliases:
+            ALIASES[alias] = cls.name
+        return cls
+
+    return deco
+
+
+def lookup(name: str) -> Op | None:
+    return REGISTRY.get(ALIASES.get(name, name))
+
+
+def pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
+def window_out(size: int, k: int, s: int, p: int, d: int, ceil: bool, what: str) -> int:
+    span = k if d == 1 else d * (k - 1) + 1
+    if span > size + 2 * p:
+        raise OpError(
+            f"{what}: kernel {k} (dilation {d}) is larger than its input {size} padded by {p}",
+            "use a smaller kernel, more padding, or downsample less before this layer",
+        )
+    num = (size if p == 0 else size + 2 * p) - span
+    out = (-(-num // s) if ceil else num // s) + 1
+    if ceil and (out - 1) * s >= size + p:  # PyTorch: the last window must start inside the input
+        out -= 1
+    return out
+
+
+def code_of(v: Any) -> str:
+    from archc.dsl.symbolic import code
+
+    return code(v)
+
+
+def uncounted_ops() -> list[str]:
+    """The ops for which no MACs are counted, for summaries."""
+    return sorted(name for name, op in REGISTRY.items() if not op.counted)

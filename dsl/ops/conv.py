@@ -1,0 +1,156 @@
+"""Convolutions: ``conv``, ``patch_embed`` and EDSR's ``mean_shift``."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+from archc.dsl.ops.base import (
+    ArgSpec,
+    Emission,
+    Op,
+    OpError,
+    Shape,
+    TensorSpec,
+    ctor,
+    pair,
+    register,
+    unless_default,
+    window_out,
+)
+
+
+@register("conv2d")
+class Conv(Op):
+    name = "conv"
+    summary = "2-D convolution (nn.Conv2d); bias off by default, as before a batch norm"
+    args = (
+        ArgSpec("out", "pos", doc="output channels"),
+        ArgSpec("k", "posint_pair", aliases=("kernel", "kernel_size"), doc="kernel size"),
+        ArgSpec("s", "posint_pair", 1, aliases=("stride",)),
+        ArgSpec("p", "nonneg_pair", 0, aliases=("padding",)),
+        ArgSpec("d", "posint_pair", 1, aliases=("dilation",)),
+        ArgSpec("groups", "pos", 1, aliases=("g",)),
+        ArgSpec("bias", "bool", False),
+    )
+    ranks = (3,)
+    counted = True
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        c, h, w = ins[0]
+        g = a["groups"]
+        if c % g or a["out"] % g:
+            raise OpError(
+                f"conv: groups={g} must divide input channels {c} and output channels {a['out']}",
+                "choose groups that divides both channel counts",
+            )
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (pair(a[n]) for n in ("k", "s", "p", "d"))
+        return (
+            a["out"],
+            window_out(h, kh, sh, ph, dh, False, "conv"),
+            window_out(w, kw, sw, pw, dw, False, "conv"),
+        )
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        kh, kw = pair(a["k"])
+        t = [TensorSpec("weight", (a["out"], ins[0][0] // a["groups"], kh, kw))]
+        if a["bias"]:
+            t.append(TensorSpec("bias", (a["out"],)))
+        return t
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        kh, kw = pair(a["k"])
+        return prod(out) * (ins[0][0] // a["groups"]) * kh * kw, 0
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        kh, kw = pair(a["k"])
+        text = f"conv {kh}x{kw}, {a['out']}"
+        if pair(a["s"]) != (1, 1):
+            text += f", /{a['s'] if isinstance(a['s'], int) else 'x'.join(map(str, a['s']))}"
+        if a["groups"] != 1:
+            text += f", g{a['groups']}"
+        return text
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor(
+                "nn.Conv2d",
+                ins[0][0],
+                a["out"],
+                kernel_size=a["k"],
+                stride=unless_default(a["s"], 1),
+                padding=unless_default(a["p"], 0),
+                dilation=unless_default(a["d"], 1),
+                groups=unless_default(a["groups"], 1),
+                bias=None if a["bias"] is True else a["bias"],
+            )
+        )
+
+
+@register("patch_embedding")
+class PatchEmbed(Op):
+    name = "patch_embed"
+    summary = "non-overlapping patches to tokens: conv k=s=patch, then (C,H,W) -> (H*W, C)"
+    args = (ArgSpec("dim", "pos"), ArgSpec("patch", "pos"), ArgSpec("bias", "bool", True))
+    ranks = (3,)
+    counted = True
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        _, h, w = ins[0]
+        p = a["patch"]
+        if h % p or w % p:
+            raise OpError(
+                f"patch_embed: image {h}x{w} does not divide into {p}x{p} patches",
+                f"use an input size that is a multiple of {p}, or another patch size",
+            )
+        return ((h // p) * (w // p), a["dim"])
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        t = [TensorSpec("proj.weight", (a["dim"], ins[0][0], a["patch"], a["patch"]))]
+        if a["bias"]:
+            t.append(TensorSpec("proj.bias", (a["dim"],)))
+        return t
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return prod(out) * ins[0][0] * a["patch"] ** 2, 0
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return f"patches {a['patch']}x{a['patch']}, {a['dim']}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        module = ctor("PatchEmbed", ins[0][0], a["dim"], a["patch"], bias=unless_default(a["bias"], True))
+        return Emission(module, helpers=("PatchEmbed",))
+
+
+@register("meanshift")
+class MeanShift(Op):
+    name = "mean_shift"
+    summary = "adds sign * range * RGB mean (EDSR/RCAN's MeanShift: a 1x1 conv 3->3 initialised to do so)"
+    args = (
+        ArgSpec("range", "float", 255.0, aliases=("rgb_range",)),
+        ArgSpec("sign", "int", -1),
+        ArgSpec("mean", "float_triple", (0.4488, 0.4371, 0.4040)),
+    )
+    ranks = (3,)
+    counted = True
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        if ins[0][0] != 3:
+            raise OpError(f"mean_shift: expects 3 (RGB) channels, got {ins[0][0]}")
+        if a["sign"] not in (-1, 1):
+            raise OpError(f"mean_shift: sign must be -1 or 1, got {a['sign']}")
+        return ins[0]
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        return [TensorSpec("weight", (3, 3, 1, 1)), TensorSpec("bias", (3,))]
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return prod(out) * 3, 0
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return "subtract RGB mean" if a["sign"] < 0 else "add RGB mean"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor("MeanShift", a["range"], tuple(a["mean"]), sign=a["sign"]), helpers=("MeanShift",)
+        )

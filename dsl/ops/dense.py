@@ -1,0 +1,139 @@
+"""Dense layers on the last dimension, attention, and the ViT parameters."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+from archc.dsl.ops.base import (
+    ArgSpec,
+    Emission,
+    Op,
+    OpError,
+    Shape,
+    TensorSpec,
+    code_of,
+    ctor,
+    register,
+    unless_default,
+)
+
+
+@register("fc", "dense")
+class Linear(Op):
+    name = "linear"
+    summary = "fully connected layer on the last dimension (nn.Linear)"
+    args = (ArgSpec("out", "pos"), ArgSpec("bias", "bool", True))
+    ranks = (1, 2)
+    counted = True
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        return (*ins[0][:-1], a["out"])
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        t = [TensorSpec("weight", (a["out"], ins[0][-1]))]
+        if a["bias"]:
+            t.append(TensorSpec("bias", (a["out"],)))
+        return t
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return prod(ins[0]) * a["out"], 0
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return f"linear {a['out']}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(ctor("nn.Linear", ins[0][-1], a["out"], bias=unless_default(a["bias"], True)))
+
+
+@register("mhsa", "self_attention")
+class Attention(Op):
+    name = "attention"
+    summary = "multi-head self-attention (nn.MultiheadAttention, packed q/k/v projection)"
+    args = (ArgSpec("heads", "pos"), ArgSpec("dropout", "prob", 0.0), ArgSpec("bias", "bool", True))
+    ranks = (2,)
+    counted = True
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        d = ins[0][1]
+        if d % a["heads"]:
+            raise OpError(
+                f"attention: width {d} does not divide into {a['heads']} heads",
+                "choose a head count that divides the token width",
+            )
+        return ins[0]
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        d = ins[0][1]
+        t = [TensorSpec("in_proj_weight", (3 * d, d))]
+        if a["bias"]:
+            t.append(TensorSpec("in_proj_bias", (3 * d,)))
+        t.append(TensorSpec("out_proj.weight", (d, d)))
+        if a["bias"]:
+            t.append(TensorSpec("out_proj.bias", (d,)))
+        return t
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        n, d = ins[0]
+        projections = n * d * 3 * d + n * d * d
+        products = 2 * n * n * d  # Q·Kᵀ and attention·V over all heads
+        return projections + products, 0
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return f"self-attention, {a['heads']} heads"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        module = ctor(
+            "nn.MultiheadAttention",
+            ins[0][1],
+            a["heads"],
+            dropout=unless_default(a["dropout"], 0.0),
+            bias=unless_default(a["bias"], True),
+            batch_first=True,
+        )
+        return Emission(module, call="{m}({x}, {x}, {x}, need_weights=False)[0]")
+
+
+@register("class_token")
+class ClassToken(Op):
+    name = "cls_token"
+    summary = "prepends a learned class token: (N, D) -> (N+1, D); the parameter is the layer itself"
+    ranks = (2,)
+    layer_is_parameter = True
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        n, d = ins[0]
+        return (n + 1, d)
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        return [TensorSpec("", (1, 1, ins[0][1]))]
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return "prepend class token"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            parameter=f"nn.Parameter(torch.zeros(1, 1, {code_of(ins[0][1])}))",
+            call="torch.cat([{m}.expand({x}.shape[0], -1, -1), {x}], dim=1)",
+        )
+
+
+@register("pos_embedding", "position_embedding")
+class PosEmbed(Op):
+    name = "pos_embed"
+    summary = "adds a learned position embedding (1, N, D); the parameter is the layer itself"
+    ranks = (2,)
+    layer_is_parameter = True
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        return [TensorSpec("", (1, *ins[0]))]
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return "+ position embedding"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        n, d = ins[0]
+        return Emission(
+            parameter=f"nn.Parameter(torch.empty(1, {code_of(n)}, {code_of(d)}).normal_(std=0.02))",
+            call="{x} + {m}",
+        )

@@ -1,0 +1,74 @@
+"""Normalisation layers."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+from archc.dsl.ops.base import (
+    ArgSpec,
+    Emission,
+    Op,
+    Shape,
+    TensorSpec,
+    ctor,
+    register,
+    unless_default,
+)
+
+
+@register("batchnorm", "batchnorm2d")
+class BatchNorm(Op):
+    name = "bn"
+    summary = "batch normalisation over channels (nn.BatchNorm2d)"
+    args = (ArgSpec("eps", "float", 1e-5), ArgSpec("momentum", "prob", 0.1), ArgSpec("affine", "bool", True))
+    ranks = (3,)
+    counted = True
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        c = ins[0][0]
+        t = [TensorSpec("weight", (c,)), TensorSpec("bias", (c,))] if a["affine"] else []
+        return [
+            *t,
+            TensorSpec("running_mean", (c,), True),
+            TensorSpec("running_var", (c,), True),
+            TensorSpec("num_batches_tracked", (), True),
+        ]
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return 0, prod(ins[0]) * (2 if a["affine"] else 1)
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return "batchnorm"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor(
+                "nn.BatchNorm2d",
+                ins[0][0],
+                eps=unless_default(a["eps"], 1e-5),
+                momentum=unless_default(a["momentum"], 0.1),
+                affine=unless_default(a["affine"], True),
+            )
+        )
+
+
+@register("ln", "layer_norm")
+class LayerNorm(Op):
+    name = "layernorm"
+    summary = "layer normalisation over the last dimension (nn.LayerNorm)"
+    args = (ArgSpec("eps", "float", 1e-5), ArgSpec("affine", "bool", True))
+    counted = True
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        d = ins[0][-1]
+        return [TensorSpec("weight", (d,)), TensorSpec("bias", (d,))] if a["affine"] else []
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return 0, prod(ins[0]) * (5 if a["affine"] else 4)
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        affine = unless_default(a["affine"], True)
+        return Emission(
+            ctor("nn.LayerNorm", ins[0][-1], eps=unless_default(a["eps"], 1e-5), elementwise_affine=affine)
+        )

@@ -1,0 +1,15 @@
+"""The ``archc`` command line (typer): one module per command group, combined into one app.
+
+Exit codes: 0 success, 1 a spec that does not compile, 2 a usage error.  Data goes to
+stdout, diagnostics and progress to stderr.  ``check``, ``summary`` and ``render`` never
+import torch.
+"""
+
+from archc.cli import build, check, diff, render, train
+from archc.cli.common import app
+
+__all__ = ["app", "build", "check", "diff", "main", "render", "train"]
+
+
+def main() -> None:
+    app()
