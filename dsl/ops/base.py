@@ -83,12 +83,39 @@ class Emission:
     helpers: tuple[str, ...] = ()
 
 
-def ctor(name: str, *args: Any, **kwargs: Any) -> str:
-    """``nn.Conv2d(64, 256, kernel_size=1)``; keyword values of None are left out."""
-    from archc.dsl.symbolic import code
+@dataclass(frozen=True, slots=True)
+class Dim:
+    """A constructor argument that comes from the input's shape (channels, features), not from
+    the op's own arguments: ``nn.BatchNorm2d(Dim(c))``.  An op passed as a value (``norm=bn``)
+    is emitted as a factory called with exactly these arguments (``norm(width)``), the way
+    torchvision calls ``norm_layer(planes)``."""
 
-    parts = [code(a) for a in args] + [f"{k}={code(v)}" for k, v in kwargs.items() if v is not None]
-    return f"{name}({', '.join(parts)})"
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Ctor:
+    """A constructor call in emitted code: ``nn.Conv2d(64, 256, kernel_size=1)``.
+
+    ``args`` are positional (a :class:`Dim` marks an input size), ``kwargs`` keyword arguments
+    (values of None are left out).  ``str()`` gives the code."""
+
+    callee: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        from archc.dsl.symbolic import code
+
+        parts = [code(a.value if isinstance(a, Dim) else a) for a in self.args]
+        parts += [f"{k}={code(v)}" for k, v in self.kwargs if v is not None]
+        return f"{self.callee}({', '.join(parts)})"
+
+
+def ctor(name: str, *args: Any, **kwargs: Any) -> str:
+    """``nn.Conv2d(64, 256, kernel_size=1)`` as code; keyword values of None are left out.
+    Mark the arguments that come from the input's shape with :class:`Dim`."""
+    return str(Ctor(name, args, tuple(kwargs.items())))
 
 
 def unless_default(value: Any, default: Any) -> Any:

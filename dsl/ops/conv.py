@@ -7,6 +7,7 @@ from typing import Any
 
 from archc.dsl.ops.base import (
     ArgSpec,
+    Dim,
     Emission,
     Op,
     OpError,
@@ -75,7 +76,7 @@ class Conv(Op):
         return Emission(
             ctor(
                 "nn.Conv2d",
-                ins[0][0],
+                Dim(ins[0][0]),
                 a["out"],
                 kernel_size=a["k"],
                 stride=unless_default(a["s"], 1),
@@ -118,7 +119,9 @@ class PatchEmbed(Op):
         return f"patches {a['patch']}x{a['patch']}, {a['dim']}"
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
-        module = ctor("PatchEmbed", ins[0][0], a["dim"], a["patch"], bias=unless_default(a["bias"], True))
+        module = ctor(
+            "PatchEmbed", Dim(ins[0][0]), a["dim"], a["patch"], bias=unless_default(a["bias"], True)
+        )
         return Emission(module, helpers=("PatchEmbed",))
 
 

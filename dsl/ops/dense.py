@@ -7,6 +7,7 @@ from typing import Any
 
 from archc.dsl.ops.base import (
     ArgSpec,
+    Dim,
     Emission,
     Op,
     OpError,
@@ -43,7 +44,7 @@ class Linear(Op):
         return f"linear {a['out']}"
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
-        return Emission(ctor("nn.Linear", ins[0][-1], a["out"], bias=unless_default(a["bias"], True)))
+        return Emission(ctor("nn.Linear", Dim(ins[0][-1]), a["out"], bias=unless_default(a["bias"], True)))
 
 
 @register("mhsa", "self_attention")
@@ -85,7 +86,7 @@ class Attention(Op):
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         module = ctor(
             "nn.MultiheadAttention",
-            ins[0][1],
+            Dim(ins[0][1]),
             a["heads"],
             dropout=unless_default(a["dropout"], 0.0),
             bias=unless_default(a["bias"], True),

@@ -7,6 +7,7 @@ from typing import Any
 
 from archc.dsl.ops.base import (
     ArgSpec,
+    Dim,
     Emission,
     Op,
     Shape,
@@ -45,7 +46,7 @@ class BatchNorm(Op):
         return Emission(
             ctor(
                 "nn.BatchNorm2d",
-                ins[0][0],
+                Dim(ins[0][0]),
                 eps=unless_default(a["eps"], 1e-5),
                 momentum=unless_default(a["momentum"], 0.1),
                 affine=unless_default(a["affine"], True),
@@ -70,5 +71,7 @@ class LayerNorm(Op):
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         affine = unless_default(a["affine"], True)
         return Emission(
-            ctor("nn.LayerNorm", ins[0][-1], eps=unless_default(a["eps"], 1e-5), elementwise_affine=affine)
+            ctor(
+                "nn.LayerNorm", Dim(ins[0][-1]), eps=unless_default(a["eps"], 1e-5), elementwise_affine=affine
+            )
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from archc.dsl.ops.base import (
     ArgSpec,
+    Dim,
     Emission,
     Op,
     OpError,
@@ -110,6 +111,6 @@ class PadChannels(Op):
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
-            ctor("PadChannels", ins[0][0], a["out"], stride=unless_default(a["s"], 1)),
+            ctor("PadChannels", Dim(ins[0][0]), a["out"], stride=unless_default(a["s"], 1)),
             helpers=("PadChannels",),
         )
