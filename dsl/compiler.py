@@ -95,11 +95,10 @@ def compile_file(
     network: str | None = None,
     sets: Mapping[str, ast.Expr] | None = None,
     input_shape: tuple[int, ...] | None = None,
+    allow_outside: bool = False,
 ) -> Compiled:
     """Parse, resolve and analyse one network of a spec file."""
-    if not Path(path).is_file():
-        raise UsageError.at(NOWHERE, f"no such spec file: {path}", "check the path")
-    program = load_program(path)
+    program = load_program(path, allow_outside=allow_outside)
     net = resolve(program, network, sets, input_shape)
     graph = elaborate(net, program.sources)
     return Compiled(program, net, graph)
