@@ -99,6 +99,18 @@ def compile_file(
 ) -> Compiled:
     """Parse, resolve and analyse one network of a spec file."""
     program = load_program(path, allow_outside=allow_outside)
+    return compile_program(program, network=network, sets=sets, input_shape=input_shape)
+
+
+def compile_program(
+    program: Program,
+    *,
+    network: str | None = None,
+    sets: Mapping[str, ast.Expr] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> Compiled:
+    """Resolve and analyse one network of an already loaded program (see
+    :func:`archc.dsl.loader.load_text` for specs held in memory)."""
     net = resolve(program, network, sets, input_shape)
     graph = elaborate(net, program.sources)
     return Compiled(program, net, graph)
