@@ -1,18 +1,25 @@
-"""PyTorch source from a compiled network: one class per block definition, then the network.
+"""PyTorch source from a compiled network: classes for its blocks, then the network.
 
-How it works: every block definition the network uses is elaborated once more on its own,
-with its parameters and input sizes as symbols (:mod:`archc.dsl.symbolic`), by the same
+How it works: every block instance is elaborated once more on its own, with its parameters
+and input sizes as symbols (:mod:`archc.dsl.symbolic`), by the same
 :class:`archc.dsl.elaborate.Elaborator` that checked the network.  The symbolic graph gives
-each layer's constructor arguments as Python expressions (``nn.Conv2d(width, width * 4, ...)``);
-the recorded attribute names let ``forward`` be written from the spec's own dataflow.  The
-network itself is one more such unit, with its parameters as symbols and its input fixed.
+each layer's constructor arguments as Python expressions (``nn.Conv2d(width, width * 4, ...)``)
+and each condition as one (``if stride != 1 or in_channels != width * 4:``); ``forward`` is
+written from the spec's own dataflow.  The network is one more such unit, with its input fixed.
+
+The contract is that the emitted module *is* the analysed network, for the instances the spec
+makes and for every constructor argument the class exposes.  So whatever the code cannot say
+symbolically is decided: a symbol whose concrete value some decision needed (a condition on a
+layer that does not fit either way, a repeat whose instances differ, ...) is *baked*: the unit
+is elaborated again with it as a constant, and it leaves the class's signature.  Instances of
+one block whose code then differs get classes of their own (``Bottleneck``, ``BottleneckSe``).
 """
 
 from __future__ import annotations
 
-import keyword
 import re
 import textwrap
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -20,181 +27,308 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from archc.codegen.escape import escape_text, py_str
 from archc.codegen.helpers import HELPERS
 from archc.codegen.layout import layout
+from archc.codegen.names import Namespace, camel
 from archc.dsl import ast
 from archc.dsl.analysis import human
 from archc.dsl.diagnostics import NOWHERE, ArchcError
-from archc.dsl.elaborate import Elaborator, Scope
+from archc.dsl.elaborate import Elaborator, Retry, Scope, Unit, format_pattern
 from archc.dsl.names import join_path
-from archc.dsl.ops import REGISTRY, Emission, fmt
-from archc.dsl.resolve import Network
-from archc.dsl.symbolic import SymInt, code, names, symbol
-from archc.dsl.values import BlockRef, ShapeVal
+from archc.dsl.ops import REGISTRY, Ctor, Dim, Emission, fmt
+from archc.dsl.symbolic import SymBool, SymInt, bake, code, concrete, names, symbol, tracking_baked
+from archc.dsl.values import BlockRef, Evaluator, OpRef, ShapeVal, show
 
 if TYPE_CHECKING:
     import networkx as nx
 
     from archc.dsl.compiler import Compiled
 
-_IDENT = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _IN_DIMS = {3: ("in_channels", "in_height", "in_width"), 2: ("in_tokens", "in_dim"), 1: ("in_features",)}
+#: How often a unit may be elaborated again after a symbol was baked (each round bakes at
+#: least one more name, so a unit settles within its number of parameters and dimensions).
+MAX_ROUNDS = 64
+# An identifier the code refers to: not an attribute (``.name``), not a keyword argument's name.
+_USED = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\w)(?!\s*=(?!=))")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def class_name(name: str) -> str:
-    """``bottleneck`` -> ``Bottleneck``, ``se_resnet50`` -> ``SeResnet50``."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Network"
+    """``bottleneck`` -> ``Bottleneck`` (the name a class prefers; :class:`Namespace` decides)."""
+    return camel(name)
 
 
-@dataclass
-class Signature:
-    """A generated class's constructor: which input sizes it takes, then its parameters."""
-
-    dims: list[tuple[str, int]]  # (argument name, index into the input shape)
-    params: list[tuple[str, Any, bool]]  # (name, default value, has a default)
+# ------------------------------------------------------------------ values as code
 
 
-@dataclass
-class ClassCode:
-    name: str
-    doc: str
-    signature: Signature
-    init: list[str] = field(default_factory=list)
-    forward: list[str] = field(default_factory=list)
-    annotations: dict[str, str] = field(default_factory=dict)
-
-    def signature_code(self) -> str:
-        parts = ["self"]
-        for dim, _ in self.signature.dims:
-            parts.append(f"{dim}: int")
-        for name, default, has_default in self.signature.params:
-            ann = self.annotations.get(name, "int")
-            parts.append(f"{name}: {ann} = {_default_code(default)}" if has_default else f"{name}: {ann}")
-        return ", ".join(parts)
-
-
-def _default_code(v: Any) -> str:
-    if isinstance(v, str):
-        raise ArchcError.at(NOWHERE, f"the string {v!r} cannot reach emitted code", "use a number or a flag")
-    if isinstance(v, list):
-        return code(tuple(v))
-    return code(v)
-
-
-def _annotation(v: Any) -> str:
+def annotation(v: Any) -> str:
+    v = concrete(v)
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int):
         return "int"
     if isinstance(v, float):
         return "float"
+    if isinstance(v, OpRef):
+        return "Callable[..., nn.Module]"
     if isinstance(v, list):
-        inner = {_annotation(x) for x in v}
+        inner = {annotation(x) for x in v}
         return f"Sequence[{inner.pop() if len(inner) == 1 else 'Any'}]"
     return "Any"
 
 
-class Unit:
-    """One class to emit: a block definition (or the network) elaborated symbolically."""
+def factory_form(op_name: str, em: Emission) -> tuple[str, list[str], list[str]] | None:
+    """An emission as a factory: (the callable, partial's arguments, the call's arguments).
+    ``nn.GroupNorm(32, Dim(c))`` is ``partial(nn.GroupNorm, 32)`` called with ``c``.  None when
+    the op's constructor cannot be split that way."""
+    ctor = em.module
+    if not isinstance(ctor, Ctor) or em.call != "{m}({x})":
+        return None
+    fixed: list[str] = []
+    dims: list[str] = []
+    for a in ctor.args:
+        if isinstance(a, Dim):
+            dims.append(code(a.value))
+        elif dims:
+            return None  # an op argument after an input size: partial cannot put it there
+        else:
+            fixed.append(code(a))
+    fixed += [f"{k}={code(v)}" for k, v in ctor.kwargs if v is not None and k != "inplace"]
+    return ctor.callee, fixed, dims
 
-    def __init__(
-        self,
-        emitter: Emitter,
-        name: str,
-        body: tuple[ast.Stmt, ...],
-        params: dict[str, Any],
-        input_shape: tuple[Any, ...],
-        *,
-        is_network: bool,
+
+def op_factory(v: OpRef) -> str:
+    """The default-value code of an op passed as a value: ``nn.ReLU``, ``partial(nn.GroupNorm, 32)``."""
+    op = REGISTRY[v.op]
+    args = _bind_defaults(v)
+    rank = max(op.ranks)
+    shape = tuple(SymInt(8, f"d{i}") for i in range(rank))
+    form = factory_form(op.name, op.emit(args, [shape], shape))
+    if form is None:
+        raise ArchcError.at(NOWHERE, f"the op '{v.op}' cannot be passed as a value", "use it as a layer")
+    callee, fixed, _ = form
+    return f"partial({callee}, {', '.join(fixed)})" if fixed else callee
+
+
+def _bind_defaults(v: OpRef) -> dict[str, Any]:
+    op = REGISTRY[v.op]
+    specs = {s.name: s for s in op.args} | {a: s for s in op.args for a in s.aliases}
+    out = {s.name: s.default for s in op.args}
+    for i, (k, value) in enumerate(v.args):
+        spec = op.args[i] if k is None else specs[k]
+        out[spec.name] = value
+    for name, spec in ((s.name, s) for s in op.args):
+        if spec.kind.endswith("_pair") and isinstance(out[name], list):
+            out[name] = tuple(out[name]) if len(out[name]) == 2 else out[name][0]
+    return out
+
+
+def value_code(v: Any) -> str:
+    """A value passed to a constructor: a symbol's expression, a literal, an op's factory."""
+    if isinstance(v, OpRef):
+        return v.expr if v.free and v.expr else op_factory(v)
+    if isinstance(v, list) and not names(v):
+        return code(tuple(v)) if v else "()"
+    return code(v)
+
+
+def _default_of(p: ast.Param, example: Any, blocks: Iterable[str]) -> tuple[bool, Any]:
+    """A parameter's default, when the spec writes it as a literal (number, flag, list of
+    numbers, an op) of the same type the instances pass; else (False, None)."""
+    e = p.default
+    value: Any
+    match e:
+        case None:
+            return False, None
+        case ast.Num(value=v) | ast.Bool(value=v):
+            value = v
+        case ast.Neg(operand=ast.Num(value=v)):
+            value = -v
+        case ast.ListLit(items=items) if all(isinstance(i, ast.Num | ast.Bool) for i in items):
+            value = [i.value for i in items]  # type: ignore[union-attr]
+        case ast.Name() | ast.FCall() if not isinstance(e, ast.Name) or e.id not in blocks:
+            try:
+                value = Evaluator({}).ev(e, {})
+            except ArchcError:
+                return False, None
+            if not isinstance(value, OpRef):
+                return False, None
+        case _:
+            return False, None
+    if annotation(value) != annotation(example) or (
+        isinstance(value, float) != isinstance(concrete(example), float)
     ):
-        self.emitter = emitter
-        self.is_network = is_network
-        self.params = params
-        net = emitter.compiled.network
-        fake = Network(name, params, {}, body, net.blocks, input_shape, net.input_span, net.span, net.file)
-        self.elab = Elaborator(fake, emitter.compiled.program.sources, codegen=True, as_block=not is_network)
-        try:
-            self.graph: nx.DiGraph = self.elab.run()
-        except ArchcError as e:
-            raise ArchcError([*e.diagnostics], e.sources) from None
+        return False, None
+    return True, value
+
+
+# ------------------------------------------------------------------ classes
+
+
+@dataclass(frozen=True)
+class SigParam:
+    name: str
+    annotation: str
+    has_default: bool
+    default: Any = None
+
+    def code(self) -> str:
+        if not self.has_default:
+            return f"{self.name}: {self.annotation}"
+        return f"{self.name}: {self.annotation} = {value_code(self.default)}"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A generated class's constructor: the input sizes it takes, then its parameters
+    (required ones first, as Python wants)."""
+
+    dims: tuple[tuple[str, int], ...]  # (argument name, index into the input shape)
+    params: tuple[SigParam, ...]
+
+    def code(self) -> str:
+        parts = ["self", *(f"{d}: int" for d, _ in self.dims), *(p.code() for p in self.params)]
+        return ", ".join(parts)
+
+
+@dataclass
+class ClassCode:
+    name: str
+    definition: str | None
+    doc: str
+    signature: Signature
+    init: list[str]
+    forward: list[str]
+    baked: frozenset[str] = frozenset()
+    methods: list[list[str]] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (tuple(self.init), tuple(self.forward), self.signature)
+
+
+class Writer:
+    """The ``__init__`` and ``forward`` lines of one unit, from its symbolic graph."""
+
+    def __init__(self, emitter: Emitter, elab: Elaborator, graph: nx.DiGraph, body: tuple[ast.Stmt, ...]):
+        self.e = emitter
+        self.elab = elab
+        self.graph = graph
         self.body = body
-        self.scopes: dict[str, Scope] = self.graph.graph["scopes"]
-        self.used: set[str] = set()  # identifiers the emitted code refers to (set by code_names)
+        self.is_network = elab.unit is None or elab.unit.block is None
+        self.scopes: dict[str, Scope] = graph.graph["scopes"]
         self.helpers: set[str] = set()
-        self.needs_ordered_dict = False
+        self.imports: set[str] = set()
+        self.attrs: set[str] = set(self.scopes[""].children)
+        self.cond_attrs: dict[int, str] = {}
+        self.checks: list[str] = []  # requirement checks at the top of forward
+        self.init_extra: list[str] = []  # attributes those checks read
+        self.baked: frozenset[str] = frozenset()  # the symbols fixed to constants in this unit
+        self.init: list[str] = []
+        self.forward: list[str] = []
+
+    def write(self) -> None:
+        self.init = self.init_lines()
+        self.forward = [*self.checks, *_Forward(self).run()]
+
+    def attr(self, preferred: str) -> str:
+        name, n = preferred, 1
+        while name in self.attrs:
+            name = f"{preferred}_{n}"
+            n += 1
+        self.attrs.add(name)
+        return name
 
     # ------------------------------------------------------------ constructors
-    def cond(self, e: ast.Expr) -> str:
-        return expr_code(e, self.dim_names())
-
-    def dim_names(self) -> dict[str, str]:
-        shape = self.graph.graph["input_shape"]
-        return dict(
-            zip(
-                "chw" if len(shape) == 3 else ("nd" if len(shape) == 2 else "d"),
-                _IN_DIMS[len(shape)],
-                strict=True,
-            )
-        )
-
     def node_emission(self, path: str) -> Emission:
         d = self.graph.nodes[path]
         op = REGISTRY[d["op"]]
         args = dict(d["args"])
         if d["op"] == "relu":
             args["inplace"] = self._inplace_safe(path)
-        return op.emit(args, d["in_shapes"], d["shape"])
+        em = op.emit(args, d["in_shapes"], d["shape"])
+        via: OpRef | None = d.get("via")
+        if via is not None:
+            form = factory_form(op.name, em)
+            if form is None:
+                bake(via)  # this op cannot be a constructor argument: fix it here
+                return em
+            _, _, dims = form
+            return Emission(f"{via.expr}({', '.join(dims)})", helpers=em.helpers)
+        return em
 
     def _inplace_safe(self, path: str) -> bool:
+        """May this ReLU overwrite its input?  Only when nothing else reads it (a layer that
+        exists only under a condition, next to this one, is an alternative, not a reader)."""
         preds = list(self.graph.predecessors(path))
-        return len(preds) == 1 and preds[0] != "input" and self.graph.out_degree(preds[0]) == 1
+        if len(preds) != 1 or preds[0] == "input":
+            return False
+        readers = [n for n in self.graph.successors(preds[0]) if n == path or not self._conditional(n)]
+        return len(readers) == 1
+
+    def _conditional(self, path: str) -> bool:
+        probe = path
+        while probe:
+            if probe in self.elab.conds or probe in self.elab.branch_conds:
+                return True
+            probe = probe.rpartition(".")[0]
+        return False
 
     def module_code(self, path: str, in_seq: bool) -> str | None:
         """Constructor code for the module at ``path``: an op node, a block or a sequence."""
         if path in self.graph.nodes:
             em = self.node_emission(path)
-            if em.module is not None:
-                self.helpers.update(em.helpers)
-                return em.module
+            if em.module is not None and (not in_seq or em.call == "{m}({x})"):
+                return self._with_helpers(str(em.module), em)
             if in_seq:
                 if em.seq_module is None:
                     raise ArchcError.at(
                         self.graph.nodes[path]["span"], f"'{path}' cannot be inside a sequence"
                     )
-                self.helpers.update(em.helpers)
-                return em.seq_module
+                return self._with_helpers(str(em.seq_module), em)
             return None
         scope = self.scopes[path]
         if scope.kind == "block":
             return self.block_call(scope)
         return self.seq_code(scope)
 
+    def _with_helpers(self, text: str, em: Emission) -> str:
+        """``text``, noting the helper classes it constructs."""
+        self.helpers.update(h for h in em.helpers if re.search(rf"\b{h}\(", text))
+        return text
+
     def block_call(self, scope: Scope) -> str:
-        assert scope.definition is not None
-        sig = self.emitter.signature(scope.definition)
+        cls = self.e.class_for(scope)
         assert scope.in_shape is not None
-        args = [code(scope.in_shape[i]) for _, i in sig.dims]
-        for name, default, has_default in sig.params:
-            v = scope.args[name]
-            if not has_default:
-                args.append(code(v))
-            elif names(v) or v != default or type(v) is not type(default):
-                args.append(f"{name}={code(v)}")
-        return f"{class_name(scope.definition)}({', '.join(args)})"
+        args = [code(scope.in_shape[i]) for _, i in cls.signature.dims]
+        for p in cls.signature.params:
+            v = scope.args[p.name]
+            if not p.has_default:
+                args.append(value_code(v))
+            elif names(v) or value_code(v) != value_code(p.default):
+                args.append(f"{p.name}={value_code(v)}")
+        for name in cls.baked:  # the class holds these as constants: so must the caller
+            if name in scope.args:
+                bake(scope.args[name])
+            elif name in _IN_DIMS[len(scope.in_shape)]:
+                bake(scope.in_shape[_IN_DIMS[len(scope.in_shape)].index(name)])
+        return f"{cls.name}({', '.join(args)})"
 
     def seq_code(self, scope: Scope) -> str:
         children = [join_path(scope.path, c) for c in scope.children]
         items = [self.module_code(c, in_seq=True) or "nn.Identity()" for c in children]
-        conds = [self.conds_of(c) for c in children]
-        items = [f"*([{it}] if {cd} else [])" if cd else it for it, cd in zip(items, conds, strict=True)]
+        conds = [self.elab.conds.get(c) for c in children]
+        items = [
+            f"*([{it}] if {code(cd)} else [])" if cd is not None else it
+            for it, cd in zip(items, conds, strict=True)
+        ]
         named = any(c != str(i) for i, c in enumerate(scope.children))
         if scope.repeat is not None and scope.count is not None:
             return self.repeat_code(scope, items)
         if named:
-            self.needs_ordered_dict = True
-            pairs = ", ".join(
-                f"({c!r}, {it})".replace("'", '"') for c, it in zip(scope.children, items, strict=True)
-            )
+            self.imports.add("OrderedDict")
+            pairs = ", ".join(f"({py_str(c)}, {it})" for c, it in zip(scope.children, items, strict=True))
             return f"nn.Sequential(OrderedDict([{pairs}]))"
         return f"nn.Sequential({', '.join(_compress(self.repeat_runs(scope, items)))})"
 
@@ -215,13 +349,10 @@ class Unit:
             elif all(it == group[1] for it in group[1:]):
                 out.extend([group[0], f"*({group[1]} for _ in range(1, {count}))"])
             else:
-                raise ArchcError.at(scope.span, "the instances of this repeat differ in ways code cannot say")
+                bake(runs[i])  # the instances differ: list them, for this count only
+                out.extend(group)
             i += n
         return out
-
-    def conds_of(self, path: str) -> str | None:
-        e = self.elab.conds.get(path)
-        return self.cond(e) if e is not None else None
 
     def repeat_code(self, scope: Scope, items: list[str]) -> str:
         count = code(scope.count)
@@ -232,108 +363,207 @@ class Unit:
                 return f"nn.Sequential(*({first} for _ in range({count})))"
             if rest and all(it == rest[0] for it in rest):
                 return f"nn.Sequential({first}, *({rest[0]} for _ in range(1, {count})))"
+            bake(scope.count)
             return f"nn.Sequential({', '.join(items)})"
-        self.needs_ordered_dict = True
-        key = 'f"' + pattern + '"'
+        self.imports.add("OrderedDict")
+        key = 'f"' + re.sub(r"\{i\s*([+-])\s*(\d+)\}", r"{i \1 \2}", escape_text(pattern)) + '"'
         if all(it == first for it in rest):
             return f"nn.Sequential(OrderedDict(({key}, {first}) for i in range({count})))"
         if rest and all(it == rest[0] for it in rest):
-            head = '"' + pattern.replace("{i}", "0") + '"'
+            head = py_str(format_pattern(pattern, 0) or "")
             tail = f"*(({key}, {rest[0]}) for i in range(1, {count}))"
             return f"nn.Sequential(OrderedDict([({head}, {first}), {tail}]))"
-        pairs = ", ".join(f'("{pattern.replace("{i}", str(i))}", {it})' for i, it in enumerate(items))
+        bake(scope.count)
+        pairs = ", ".join(f"({py_str(format_pattern(pattern, i) or '')}, {it})" for i, it in enumerate(items))
         return f"nn.Sequential(OrderedDict([{pairs}]))"
 
     def init_lines(self) -> list[str]:
         lines: list[str] = []
+        for stmt, value in self.elab.requires:
+            lines.extend(self._requirement(stmt, value))
+        for c, cond in self.elab.choices.items():
+            preferred = self._choice_name(c)
+            name = self.attr(preferred)
+            self.cond_attrs[c] = name
+            lines.append(f"self.{name} = {code(cond)}")
         for child in self.scopes[""].children:
+            cond = self.elab.conds.get(child)
+            if cond is None:
+                cond = self.elab.branch_conds.get(child)
             if child in self.graph.nodes:
                 if REGISTRY[self.graph.nodes[child]["op"]].arity == 0:
                     continue  # merges are operators in forward, not modules
                 em = self.node_emission(child)
                 if em.parameter is not None:
-                    lines.append(f"self.{child} = {em.parameter}")
+                    lines.extend(_guarded(f"self.{child} = {em.parameter}", cond, child))
                     continue
             ctor = self.module_code(child, in_seq=False)
             if ctor is None:
+                if cond is not None and child in self.elab.conds:
+                    bake(cond)  # a layer written inline cannot be absent at run time: decide
                 continue
-            cond = self.conds_of(child)
-            if cond is None:
-                lines.append(f"self.{child} = {ctor}")
-            else:
-                lines.extend(
-                    [f"if {cond}:", f"    self.{child} = {ctor}", "else:", f"    self.{child} = None"]
-                )
+            lines.extend(_guarded(f"self.{child} = {ctor}", cond, child))
         return lines
 
-    # ------------------------------------------------------------ forward
-    def forward_lines(self) -> list[str]:
-        gen = _Forward(self)
-        return gen.run()
+    def _choice_name(self, key: int) -> str:
+        for stmt in self.body:
+            value = getattr(stmt, "value", None)
+            for choice in _choices_in(value):
+                if id(choice) == key and isinstance(choice.cond, ast.Name):
+                    return choice.cond.id
+        return "use_first"
 
-    def code_names(self, lines: list[str]) -> set[str]:
-        """Every identifier the emitted lines refer to (so signatures list what the code uses)."""
+    def _requirement(self, stmt: ast.Require, value: Any) -> list[str]:
+        message = py_str(stmt.message or "requirement failed")
+        if self.is_network:
+            check = self._input_check(stmt)
+            if check is not None:
+                self.checks.extend([f"if not ({check}):", f"    raise ValueError({message})"])
+                return []
+        if not isinstance(value, SymBool):
+            return []
+        return [f"if not ({code(value)}):", f"    raise ValueError({message})"]
+
+    def _input_check(self, stmt: ast.Require) -> str | None:
+        """A network's requirement on its input, as a check on ``x.shape`` in ``forward``."""
+        shape = self.graph.graph["input_shape"]
+        runtime = ShapeVal(
+            tuple(
+                SymInt(int(d), f"x.shape[{k + 1}]", free=frozenset(["x.shape"])) for k, d in enumerate(shape)
+            )
+        )
+        params: dict[str, Any] = {}
+        stored: list[str] = []
+        for k, v in self.elab.unit.params.items() if self.elab.unit else ():
+            if names(v) and not isinstance(v, OpRef | BlockRef):
+                params[k] = symbol(f"self.{k}", concrete(v), k)
+            else:
+                params[k] = v
+        try:
+            value = Evaluator(self.e.net.blocks).ev(stmt.cond, {**params, "in": runtime})
+        except ArchcError:
+            return None
+        if "x.shape" not in names(value):
+            return None
+        for k in sorted(names(value) - {"x.shape"}):
+            self.attrs.add(k)
+            stored.append(f"self.{k} = {k}")
+        self.init_extra = stored
+        return code(value)
+
+    def used_names(self) -> set[str]:
+        """Every identifier the emitted lines read (not attributes, not keyword names, not strings)."""
         found: set[str] = set()
-        for line in lines:
-            found.update(_IDENT.findall(line.split("#", 1)[0]))
+        for line in [*self.init, *self.forward, *self.init_extra]:
+            text = _STRING.sub('""', line.split("  #", 1)[0])
+            found.update(_USED.findall(text))
         return found
+
+
+def _guarded(line: str, cond: Any, attr: str) -> list[str]:
+    if cond is None:
+        return [line]
+    return [f"if {code(cond)}:", f"    {line}", "else:", f"    self.{attr} = None"]
+
+
+def _choices_in(v: Any) -> Iterable[ast.Choice]:
+    if isinstance(v, ast.Choice):
+        yield v
+        yield from _choices_in(v.then)
+        yield from _choices_in(v.other)
+    elif isinstance(v, ast.Flow):
+        yield from _choices_in(v.source)
+    elif isinstance(v, ast.Merge):
+        for o in v.operands:
+            yield from _choices_in(o)
 
 
 class _Forward:
     """``forward`` written from the spec's statements."""
 
-    def __init__(self, unit: Unit):
-        self.u = unit
+    def __init__(self, writer: Writer):
+        self.u = writer
         self.lines: list[str] = []
         self.temps = 0
 
     def run(self) -> list[str]:
-        body = [s for s in self.u.body if not isinstance(s, ast.InputStmt)]
+        body = [s for s in self.u.body if isinstance(s, ast.Assign | ast.Return | ast.FlowStmt)]
         out = "x" if self.u.is_network else "out"
+        for path in self.edited(self.u.elab.pre):  # layers an edit inserted at the input
+            expr, comment = self.apply(path, "x")
+            self.lines.append(f"x = {expr}" + (f"  # {comment}" if comment else ""))
         for i, stmt in enumerate(body):
             last = i == len(body) - 1
             if isinstance(stmt, ast.Assign):
                 self.statement(stmt.value, stmt.name)
-            else:
-                result = self.statement(stmt.value, out)
-                if last or isinstance(stmt, ast.Return):
-                    final = self.lines[-1] if self.lines else ""
-                    if final.startswith(f"{result} = ") and "  # " not in final:
-                        self.lines[-1] = "return " + final[len(result) + 3 :]
-                    else:
-                        self.lines.append(f"return {result}")
-                    break
+                continue
+            result = self.statement(stmt.value, out)
+            if last or isinstance(stmt, ast.Return):
+                for path in self.edited(self.u.elab.post):  # ... and at the output
+                    expr, comment = self.apply(path, result)
+                    self.lines.append(f"{out} = {expr}" + (f"  # {comment}" if comment else ""))
+                    result = out
+                final = self.lines[-1] if self.lines else ""
+                if final.startswith(f"{result} = ") and "  # " not in final:
+                    self.lines[-1] = "return " + final[len(result) + 3 :]
+                else:
+                    self.lines.append(f"return {result}")
+                break
         return self.lines
 
-    def statement(self, flow: ast.Flow, target: str) -> str:
-        cur = self.value(flow.source)
-        if not flow.chain:
+    def edited(self, elements: list[ast.Element]) -> list[str]:
+        return [p for el in elements for p in self.u.elab.elements.get(id(el), [])]
+
+    def statement(self, value: ast.Flow | ast.Choice, target: str) -> str:
+        if isinstance(value, ast.Choice):
+            attr = self.u.cond_attrs.get(id(value))
+            if attr is None:  # decided when the graph was built
+                taken = value.then if self.u.elab.chosen.get(id(value), True) else value.other
+                return self.statement(taken, target)
+            self.lines.append(f"if self.{attr}:")
+            self.indented(lambda: self.statement(value.then, target))
+            self.lines.append("else:")
+            self.indented(lambda: self.statement(value.other, target))
+            return target
+        cur = self.value(value.source)
+        steps = [p for el in value.chain for p in self.u.elab.elements.get(id(el), [])]
+        if not steps:
             if cur != target:
                 self.lines.append(f"{target} = {cur}")
             return target
-        for el in flow.chain:
-            expr, comment = self.apply(el, cur)
+        for path in steps:
+            expr, comment = self.apply(path, cur)
             self.lines.append(f"{target} = {expr}" + (f"  # {comment}" if comment else ""))
             cur = target
         return target
 
+    def indented(self, write: Callable[[], object]) -> None:
+        start = len(self.lines)
+        write()
+        if len(self.lines) == start:
+            self.lines.append("pass")
+        self.lines[start:] = ["    " + line for line in self.lines[start:]]
+
     def value(self, v: ast.Value) -> str:
         if isinstance(v, ast.Var):
             return v.name
+        if isinstance(v, ast.Choice):
+            return self.statement(v, self.temp())
         if isinstance(v, ast.Merge):
             ops = [self.value(o) for o in v.operands]
             if v.op == "add":
                 return " + ".join(ops)
             if v.op == "mul":
                 return " * ".join(ops)
-            path = self.u.elab.elements[id(v)]
+            path = self.u.elab.elements[id(v)][0]
             dim = 1 if len(self.u.graph.nodes[path]["shape"]) == 3 else -1
             return f"torch.cat([{', '.join(ops)}], dim={dim})"
         # a parenthesised flow inside a merge
         cur = self.value(v.source)
-        if len(v.chain) <= 2:
-            for el in v.chain:
-                cur, _ = self.apply(el, cur)
+        steps = [p for el in v.chain for p in self.u.elab.elements.get(id(el), [])]
+        if len(steps) <= 2:
+            for path in steps:
+                cur, _ = self.apply(path, cur)
             return cur
         return self.statement(v, self.temp())
 
@@ -346,8 +576,7 @@ class _Forward:
             if name not in taken:
                 return name
 
-    def apply(self, el: ast.Element, cur: str) -> tuple[str, str | None]:
-        path = self.u.elab.elements[id(el)]
+    def apply(self, path: str, cur: str) -> tuple[str, str | None]:
         comment = None
         if path in self.u.graph.nodes:
             d = self.u.graph.nodes[path]
@@ -391,190 +620,220 @@ def _compress(items: list[str]) -> list[str]:
     return out
 
 
-def expr_code(e: ast.Expr, dims: dict[str, str]) -> str:
-    """A spec expression as Python source, with ``in.c`` etc. renamed to the input-size arguments."""
-
-    def go(e: ast.Expr, parent: int = 0) -> str:
-        match e:
-            case ast.Num(value=v):
-                return code(v)
-            case ast.Bool(value=v):
-                return "True" if v else "False"
-            case ast.Str():
-                raise ArchcError.at(e.span, "a string cannot reach emitted code", "compare numbers instead")
-            case ast.Name(id=n):
-                return n
-            case ast.Attr(target=ast.InShape(), name=f):
-                return dims[f]
-            case ast.Index(target=t, index=i):
-                return f"{go(t, 100)}[{go(i)}]"
-            case ast.ListLit(items=items):
-                return "[" + ", ".join(go(x) for x in items) + "]"
-            case ast.Neg(operand=o):
-                return f"-{go(o, 30)}"
-            case ast.Not(operand=o):
-                return _paren(f"not {go(o, 6)}", 6, parent)
-            case ast.Ternary(cond=c, then=a, other=b):
-                return _paren(f"{go(a, 3)} if {go(c, 3)} else {go(b, 2)}", 2, parent)
-            case ast.BinOp(op=op, left=a, right=b):
-                prec = _BIN_PREC[op]
-                pyop = {"and": "and", "or": "or"}.get(op, op)
-                return _paren(f"{go(a, prec)} {pyop} {go(b, prec + 1)}", prec, parent)
-            case ast.FCall(func=f, args=args):
-                return f"{f}({', '.join(go(a.value) for a in args)})"
-        raise ArchcError.at(e.span, "this expression cannot be written as Python")
-
-    return go(e)
+# ------------------------------------------------------------------ the module
 
 
-_BIN_PREC = {
-    "or": 4,
-    "and": 5,
-    "==": 7,
-    "!=": 7,
-    "<": 7,
-    "<=": 7,
-    ">": 7,
-    ">=": 7,
-    "+": 10,
-    "-": 10,
-    "*": 20,
-    "/": 20,
-    "//": 20,
-    "%": 20,
-}
+def _freeze(v: Any) -> Any:
+    if isinstance(v, dict):
+        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+    if isinstance(v, list | tuple):
+        return tuple(_freeze(x) for x in v)
+    return (type(v).__name__, repr(v))
 
 
-def _paren(text: str, prec: int, parent: int) -> str:
-    return f"({text})" if prec < parent else text
+def _symbolic(v: Any) -> bool:
+    """Can this value be a constructor argument (and so a symbol)?"""
+    if isinstance(v, bool | int | float | OpRef):
+        return True
+    return isinstance(v, list) and all(_symbolic(x) for x in v)
 
 
 class Emitter:
-    def __init__(self, compiled: Compiled):
+    def __init__(self, compiled: Compiled, name: str | None = None):
         self.compiled = compiled
-        self.signatures: dict[str, Signature] = {}
+        self.net = compiled.network
+        self.sources = compiled.program.sources
+        self.name = name or self.net.name
+        local_names = {p.name for b in self.net.blocks.values() for p in b.params} | set(self.net.params)
+        self.names = Namespace(local_names)
         self.classes: list[ClassCode] = []
+        self.by_definition: dict[str, list[ClassCode]] = {}
+        self.cache: dict[Any, ClassCode] = {}
         self.helpers: set[str] = set()
-        self.ordered_dict = False
-        scopes: dict[str, Scope] = compiled.graph.graph["scopes"]
-        self.representative: dict[str, Scope] = {}
-        self.instances: dict[str, list[Scope]] = {}  # distinct (arguments, input shape) per block
-        seen: set[tuple[str, str, str]] = set()
-        for scope in scopes.values():
-            if scope.kind == "block" and scope.definition:
-                self.representative.setdefault(scope.definition, scope)
-                key = (scope.definition, repr(sorted(scope.args.items(), key=str)), repr(scope.in_shape))
-                if key not in seen:
-                    seen.add(key)
-                    self.instances.setdefault(scope.definition, []).append(scope)
+        self.imports: set[str] = set()
+        self.path_sensitive = bool(self.net.edits)
 
-    def _block_unit(
-        self, definition: str, scope: Scope, dims: tuple[str, ...]
-    ) -> tuple[Unit, list[str], list[str]]:
-        block = self.compiled.network.blocks[definition]
-        assert scope.in_shape is not None
-        shape = tuple(SymInt(int(v), dims[i]) for i, v in enumerate(scope.in_shape))
-        params = {
-            p.name: scope.args[p.name]
-            if isinstance(scope.args[p.name], BlockRef)
-            else symbol(p.name, scope.args[p.name])
-            for p in block.params
-        }
-        unit = Unit(self, definition, block.body, params, shape, is_network=False)
-        return unit, unit.init_lines(), unit.forward_lines()
-
-    def signature(self, definition: str) -> Signature:
-        if definition not in self.signatures:
-            self.emit_block(definition)
-        return self.signatures[definition]
-
-    def emit_block(self, definition: str) -> None:
-        scope = self.representative[definition]
-        block = self.compiled.network.blocks[definition]
-        assert scope.in_shape is not None
-        dims = _IN_DIMS[len(scope.in_shape)]
-        clash = {p.name for p in block.params} & set(dims)
-        if clash:
-            raise ArchcError.at(
-                block.span, f"block parameter '{clash.pop()}' clashes with a generated argument name"
+    # ------------------------------------------------------------ units
+    def generate(
+        self,
+        block: str | None,
+        values: dict[str, Any],
+        in_shape: tuple[int, ...],
+        steps: Any,
+        fixed: set[str],
+    ) -> Writer:
+        """Elaborate one unit with symbols and write its code, again and again while a decision
+        bakes another symbol."""
+        body = self.net.blocks[block].body if block is not None else self.net.body
+        dims = _IN_DIMS[len(in_shape)] if block is not None else ()
+        for _ in range(MAX_ROUNDS):
+            params = {k: v if k in fixed or not _symbolic(v) else symbol(k, v) for k, v in values.items()}
+            shape = tuple(
+                SymInt(int(v), d) if block is not None and d not in fixed else v
+                for v, d in zip(in_shape, dims or ("",) * len(in_shape), strict=True)
             )
-        unit, init, forward = self._block_unit(definition, scope, dims)
-        # One class serves every instance: each distinct instance must give the same code, or a
-        # value was fixed at emission time (say a condition written as `a if p else b`).
-        for other in self.instances.get(definition, [])[1:]:
-            _, other_init, other_forward = self._block_unit(definition, other, dims)
-            if (other_init, other_forward) != (init, forward):
-                raise ArchcError.at(
-                    other.span,
-                    f"cannot emit one class for block '{definition}': instance '{other.path}' builds "
-                    f"different layers than '{scope.path}' from the same code",
-                    "write the difference as a conditional layer (`layer if cond`) or a layer argument",
-                )
-        unit.used = unit.code_names(init + forward)
-        used_dims = [(d, i) for i, d in enumerate(dims) if d in unit.used]
-        sig_params: list[tuple[str, Any, bool]] = []
-        for p in block.params:
-            if isinstance(scope.args[p.name], BlockRef):
-                continue
-            default = _literal_default(p.default)
-            sig_params.append((p.name, default, default is not _NO))
-        self.signatures[definition] = Signature(used_dims, sig_params)
-        doc = f"Block ``{_block_header(block)}`` ({block.file}:{block.span.line})."
-        cls = ClassCode(class_name(definition), doc, self.signatures[definition], init, forward)
-        cls.annotations = {p.name: _annotation(scope.args[p.name]) for p in block.params}
-        self.classes.append(cls)
-        self.helpers |= unit.helpers
-        self.ordered_dict |= unit.needs_ordered_dict
+            writer: Writer | None = None
+            with tracking_baked() as baked:
+                try:
+                    elab = Elaborator(
+                        self.net, self.sources, codegen=True, unit=Unit(block, params, shape, steps)
+                    )
+                    graph = elab.run()
+                    writer = Writer(self, elab, graph, body)
+                    writer.write()
+                except Retry:
+                    writer = None
+            new = baked - fixed
+            if not new and writer is not None:
+                writer.baked = frozenset(fixed)
+                self.helpers |= writer.helpers
+                self.imports |= writer.imports
+                return writer
+            fixed = fixed | new
+        raise ArchcError.at(NOWHERE, f"code generation for '{block or self.net.name}' did not settle")
 
-    def emit_network(self) -> ClassCode:
-        net = self.compiled.network
-        params = {k: symbol(k, v) for k, v in net.params.items()}
-        unit = Unit(self, net.name, net.body, params, tuple(net.input_shape or ()), is_network=True)
-        init = unit.init_lines()
-        forward = unit.forward_lines()
-        unit.used = unit.code_names(init + forward)
-        sig_params = [
-            (k, v, True)
-            for k, v in net.params.items()
-            if not isinstance(v, BlockRef | ShapeVal) and k in unit.used
-        ]
-        sig = Signature([], sig_params)
-        cls = ClassCode(self.network_class(), "", sig, init, forward)
-        cls.annotations = {k: _annotation(v) for k, v in net.params.items()}
-        self.helpers |= unit.helpers
-        self.ordered_dict |= unit.needs_ordered_dict
+    def class_for(self, scope: Scope) -> ClassCode:
+        """The class that builds the block instance ``scope`` (a new one when no class emitted
+        so far builds it with the same code)."""
+        assert scope.definition is not None and scope.in_shape is not None
+        block = self.net.blocks[scope.definition]
+        values = {p.name: _plain(scope.args[p.name]) for p in block.params}
+        in_shape = tuple(int(d) for d in scope.in_shape)
+        key = (scope.definition, _freeze(values), in_shape, scope.steps if self.path_sensitive else None)
+        if key in self.cache:
+            return self.cache[key]
+        writer = self.generate(scope.definition, values, in_shape, scope.steps, set())
+        baked = writer.baked
+        signature = self._signature(block, writer, values, baked, in_shape)
+        init = [*writer.init, *writer.init_extra]
+        for cls in self.by_definition.get(scope.definition, []):
+            if (tuple(cls.init), tuple(cls.forward), cls.signature) == (
+                tuple(init),
+                tuple(writer.forward),
+                signature,
+            ):
+                self.cache[key] = cls
+                return cls
+        variants = self.by_definition.setdefault(scope.definition, [])
+        base = class_name(block.name)
+        preferred = [base] if not variants else []
+        if scope.edits:
+            preferred.append(base + "".join(class_name(e) for e in scope.edits))
+        preferred.append(base if variants else base + "Block")
+        name = self.names.claim(*preferred)
+        doc = self._block_doc(block, variants, scope, baked, values)
+        cls = ClassCode(name, scope.definition, doc, signature, init, writer.forward, baked)
+        variants.append(cls)
+        self.classes.append(cls)
+        self.cache[key] = cls
         return cls
 
-    def network_class(self) -> str:
-        name = class_name(self.compiled.network.name)
-        return name + "Net" if name in {class_name(b) for b in self.representative} else name
+    def _signature(
+        self,
+        block: ast.BlockDef,
+        writer: Writer,
+        values: dict[str, Any],
+        baked: frozenset[str],
+        in_shape: tuple[int, ...],
+    ) -> Signature:
+        used = writer.used_names()
+        dims = tuple((d, i) for i, d in enumerate(_IN_DIMS[len(in_shape)]) if d in used and d not in baked)
+        required: list[SigParam] = []
+        optional: list[SigParam] = []
+        for p in block.params:
+            v = values[p.name]
+            if isinstance(v, BlockRef) or p.name in baked or p.name not in used or not _symbolic(v):
+                continue
+            has, default = _default_of(p, v, self.net.blocks)
+            (optional if has else required).append(SigParam(p.name, annotation(v), has, default))
+        return Signature(dims, (*required, *optional))
+
+    def _block_doc(
+        self,
+        block: ast.BlockDef,
+        variants: list[ClassCode],
+        scope: Scope,
+        baked: frozenset[str],
+        values: dict[str, Any],
+    ) -> str:
+        header = _block_header(block)
+        where = f"{self.compiled.program.project_path(block.file)}:{block.span.line}"
+        doc = f"Block ``{header}`` ({where})."
+        fixed = [f"{k}={_show(values[k])}" for k in sorted(baked) if k in values]
+        if variants:
+            doc += f" A variant for the instances like ``{scope.path}``"
+            if scope.edits:
+                doc += f", edited by the network ({', '.join(scope.edits)})"
+            doc += f", built for {', '.join(fixed)}." if fixed else "."
+        elif fixed:
+            doc += f" Built for {', '.join(fixed)}."
+        return doc
+
+    def network_class(self) -> tuple[ClassCode, Writer]:
+        net = self.net
+        fixed = _edit_names(net) & set(net.params)
+        writer = self.generate(None, dict(net.params), tuple(net.input_shape or ()), (), set(fixed))
+        baked = writer.baked
+        used = writer.used_names()
+        params = tuple(
+            SigParam(k, annotation(v), True, _plain(v))
+            for k, v in net.params.items()
+            if _symbolic(v) and k in used and k not in baked
+        )
+        name = self.names.claim(class_name(self.name), class_name(self.name) + "Net")
+        doc = (
+            f"Network ``{self.name}`` from {self.compiled.program.project_path(net.file)}: "
+            f"input {fmt(self.compiled.totals.input_shape)}, output {fmt(self.compiled.totals.output_shape)}."
+        )
+        init = [*writer.init, *writer.init_extra]
+        return ClassCode(name, None, doc, Signature((), params), init, writer.forward, baked), writer
 
 
-class _NoDefault:
-    pass
+def _plain(v: Any) -> Any:
+    """A value without symbols (an op value without the parameter it came from)."""
+    if isinstance(v, OpRef):
+        return OpRef(v.op, tuple((k, _plain(x)) for k, x in v.args))
+    return concrete(v)
 
 
-_NO: Any = _NoDefault()
+def _show(v: Any) -> str:
+    """A value as the spec writes it (``true``, ``[3, 4]``, ``groupnorm(32)``)."""
+    return show(_plain(v))
 
 
-def _literal_default(e: ast.Expr | None) -> Any:
-    match e:
-        case None:
-            return _NO
-        case ast.Num(value=v) | ast.Bool(value=v):
-            return v
-        case ast.Neg(operand=ast.Num(value=v)):
-            return -v
-        case ast.ListLit(items=items) if all(isinstance(i, ast.Num) for i in items):
-            return [i.value for i in items]  # type: ignore[union-attr]
-    return _NO
+def _edit_names(net: Any) -> set[str]:
+    """Names the expressions of a network's edits read: their values are copied into the
+    classes the edits reach, so they stay constants in the network's class too."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, tuple | list):
+            for x in node:
+                walk(x)
+        elif hasattr(node, "__dataclass_fields__"):
+            for f in node.__dataclass_fields__:
+                if f != "span":
+                    walk(getattr(node, f))
+
+    for edit in net.edits:
+        walk(edit)
+    return found
 
 
 def _block_header(block: ast.BlockDef) -> str:
     params = []
     for p in block.params:
-        default = _literal_default(p.default)
-        params.append(p.name if default is _NO else f"{p.name}={_default_code(default)}")
+        if p.default is None:
+            params.append(p.name)
+            continue
+        try:
+            value = Evaluator({}).ev(p.default, {})
+        except ArchcError:
+            params.append(f"{p.name}=...")
+            continue
+        params.append(f"{p.name}={_show(value)}")
     return f"{block.name}({', '.join(params)})"
 
 
@@ -595,23 +854,25 @@ def _template() -> jinja2.Template:
     return env.get_template("module.py.j2")
 
 
-def emit(compiled: Compiled) -> str:
-    """The emitted module's source: deterministic for the same spec and overrides."""
-    return _render(compiled)[0]
+def emit(compiled: Compiled, *, name: str | None = None, command: str | None = None) -> str:
+    """The emitted module's source: deterministic for the same spec and overrides.  ``name``
+    names the file's network (class and factory); ``command`` is recorded in the header."""
+    return _render(compiled, name, command)[0]
 
 
-def _render(compiled: Compiled) -> tuple[str, str]:
+def _render(compiled: Compiled, name: str | None = None, command: str | None = None) -> tuple[str, str]:
     """The module's source and the name of its network class."""
-    e = Emitter(compiled)
-    for definition in e.representative:
-        e.signature(definition)
-    network = e.emit_network()
+    e = Emitter(compiled, name)
+    network, _ = e.network_class()
+    factory = e.names.claim(e.name, f"build_{e.name}")
     t = compiled.totals
     net = compiled.network
-    factory = net.name if net.name.isidentifier() and not keyword.iskeyword(net.name) else "build"
+    spec = compiled.program.project_path(compiled.program.main)
     params_text = ", ".join(f"{k}={_show(v)}" for k, v in net.params.items())
     factory_doc = textwrap.wrap(
-        f"Build ``{net.name}`` as specified in {net.file} ({params_text}). "
+        f"Build ``{escape_text(e.name)}`` as specified in {escape_text(spec)}"
+        + (f" ({escape_text(params_text)})" if params_text else "")
+        + ". "
         f"Input (B, {_dims(t.input_shape)}) -> output (B, {_dims(t.output_shape)}); "
         f"{t.params:,} parameters ({human(t.params)}); {t.macs:,} MACs ({human(t.macs)}) "
         "in convolutions, linear layers and attention, for one sample.",
@@ -620,25 +881,34 @@ def _render(compiled: Compiled) -> tuple[str, str]:
         break_on_hyphens=False,
     )
     module_doc = textwrap.wrap(
-        f"{net.name}: input {fmt(t.input_shape)}, output {fmt(t.output_shape)}, "
+        f"{e.name}: input {fmt(t.input_shape)}, output {fmt(t.output_shape)}, "
         f"{t.params:,} parameters, {t.macs:,} MACs.",
         78,
         break_long_words=False,
     )
+    classes = [*e.classes, network]
+    annotations = " ".join(p.annotation for c in classes for p in c.signature.params)
+    defaults = [p for c in classes for p in c.signature.params if p.has_default]
+    imports = set(e.imports)
+    if "Sequence[" in annotations:
+        imports.add("Sequence")
+    if "Callable[" in annotations:
+        imports.add("Callable")
+    body_text = "\n".join(line for c in classes for line in [*c.init, *c.forward])
+    if "partial(" in body_text or any("partial(" in value_code(p.default) for p in defaults):
+        imports.add("partial")
     text = _template().render(
         factory_doc=factory_doc,
         module_doc=module_doc,
-        spec=net.file,
-        network=net.name,
-        ordered_dict=e.ordered_dict,
-        sequence=any(
-            "Sequence[" in c.annotations.get(name, "")
-            for c in [*e.classes, network]
-            for name, _, _ in c.signature.params
-        ),
+        spec=escape_text(spec),
+        command=escape_text(command or f"archc build {spec}"),
+        network=escape_text(e.name),
+        ordered_dict="OrderedDict" in imports,
+        abc=", ".join(sorted(imports & {"Callable", "Sequence"})),
+        partial="partial" in imports,
         helpers=[HELPERS[h] for h in sorted(e.helpers)],
         classes=[_render_class(c) for c in e.classes],
-        network_class=_render_class(network, doc=_network_doc(compiled)),
+        network_class=_render_class(network),
         network_name=network.name,
         factory=factory,
     )
@@ -649,32 +919,19 @@ def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(str(d) for d in shape)
 
 
-def _show(v: Any) -> str:
-    if isinstance(v, BlockRef):
-        return v.name
-    return _default_code(v) if not isinstance(v, list) else code(v)
-
-
-def _network_doc(compiled: Compiled) -> str:
-    t = compiled.totals
-    return (
-        f"Network ``{compiled.network.name}`` from {compiled.network.file}: "
-        f"input {fmt(t.input_shape)}, output {fmt(t.output_shape)}."
-    )
-
-
-def _render_class(c: ClassCode, doc: str | None = None) -> dict[str, Any]:
+def _render_class(c: ClassCode) -> dict[str, Any]:
     init: list[str] = []
     for line in c.init:
         indent = len(line) - len(line.lstrip())
         init.extend(layout(line.lstrip(), 8 + indent))
     forward: list[str] = []
     for line in c.forward:
-        forward.extend(layout(line, 8))
-    head = f"def __init__({c.signature_code()}) -> None:"
+        indent = len(line) - len(line.lstrip())
+        forward.extend(layout(line.lstrip(), 8 + indent))
+    head = f"def __init__({c.signature.code()}) -> None:"
     return {
         "name": c.name,
-        "doc": textwrap.wrap(doc or c.doc, 76, break_long_words=False, break_on_hyphens=False),
+        "doc": textwrap.wrap(escape_text(c.doc), 76, break_long_words=False, break_on_hyphens=False),
         "init_header": layout(head, 4),
         "init": init,
         "forward": forward,
@@ -686,10 +943,13 @@ def instantiate(compiled: Compiled, **kwargs: Any) -> Any:
     import linecache
     import types
 
-    source, class_name = _render(compiled)
+    source, name = _render(compiled)
     filename = f"<archc {compiled.network.name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType(f"archc_generated_{compiled.network.name}")
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)
-    return module.__dict__[class_name](**kwargs)
+    return module.__dict__[name](**kwargs)
+
+
+__all__ = ["ClassCode", "Emitter", "Signature", "class_name", "emit", "instantiate"]

@@ -50,4 +50,15 @@ HELPERS: dict[str, str] = {
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, self.index]''',
+    "SelfAttention": '''class SelfAttention(nn.MultiheadAttention):
+    """Self-attention with one input, so that it can sit in ``nn.Sequential``; its
+    parameters are ``nn.MultiheadAttention``'s (batch first)."""
+
+    def __init__(
+        self, dim: int, heads: int, dropout: float = 0.0, bias: bool = True
+    ) -> None:
+        super().__init__(dim, heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, x, x, need_weights=False)[0]''',
 }

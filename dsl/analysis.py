@@ -135,8 +135,24 @@ def _op_text(d: dict[str, Any]) -> str:
 
 
 def state_dict(g: nx.DiGraph) -> list[tuple[str, Shape, bool]]:
-    """Every parameter and buffer as (key, shape, is_buffer), in layer order."""
-    return [t for d in layers(g) for t in d["tensors"]]
+    """Every parameter and buffer as (key, shape, is_buffer), in the order PyTorch's
+    ``state_dict()`` lists them: per module, its own parameters (a ``cls_token`` or
+    ``pos_embed`` is a parameter of the module holding it), then its children in order."""
+    scopes = g.graph["scopes"]
+    out: list[tuple[str, Shape, bool]] = []
+
+    def visit(path: str) -> None:  # module trees nest as deep as specs may (bounded)
+        kids = [join_path(path, c) for c in scopes[path].children]
+        own = [t for k in kids if k in g.nodes for t in g.nodes[k]["tensors"] if t[0] == k]
+        out.extend(sorted(own, key=lambda t: t[2]))  # parameters, then buffers
+        for k in kids:
+            if k in g.nodes:
+                out.extend(t for t in g.nodes[k]["tensors"] if t[0] != k)
+            elif k in scopes:
+                visit(k)
+
+    visit("")
+    return out
 
 
 def module_params(g: nx.DiGraph) -> dict[str, int]:

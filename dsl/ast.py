@@ -178,7 +178,18 @@ class Flow:
     span: Span
 
 
-Value = Var | Merge | Flow
+@dataclass(frozen=True)
+class Choice:
+    """``y + x if use_res else y``: one of two values, chosen by a condition (a residual that
+    exists only when it fits)."""
+
+    then: Flow
+    cond: Expr
+    other: Flow
+    span: Span
+
+
+Value = Var | Merge | Flow | Choice
 
 # ---------------------------------------------------------------- statements
 
@@ -192,59 +203,121 @@ class InputStmt:
 @dataclass(frozen=True)
 class Assign:
     name: str
-    value: Flow
+    value: Flow | Choice
     span: Span
 
 
 @dataclass(frozen=True)
 class Return:
-    value: Flow
+    value: Flow | Choice
     span: Span
 
 
 @dataclass(frozen=True)
 class FlowStmt:
-    value: Flow
+    value: Flow | Choice
     span: Span
 
 
-Stmt = InputStmt | Assign | Return | FlowStmt
+@dataclass(frozen=True)
+class Let:
+    """``let use_res = stride == 1 and in.c == out``: a named value for the rest of the body."""
+
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Require:
+    """``require in.h % patch == 0: "message"``: checked statically and in the emitted module."""
+
+    cond: Expr
+    message: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class InitStmt:
+    """``init kaiming_normal(mode=fan_out) for conv if cond``: how the emitted module
+    initialises its tensors (a rule, or a named preset with no targets)."""
+
+    call: Call
+    targets: tuple[Target, ...]
+    cond: Expr | None
+    span: Span
+
+
+Stmt = InputStmt | Assign | Return | FlowStmt | Let | Require | InitStmt
 
 # ---------------------------------------------------------------- top level
 
 
 @dataclass(frozen=True)
-class BlockDef:
-    name: str
-    params: tuple[Param, ...]
-    body: tuple[Stmt, ...]
+class Segment:
+    """One step of a target path: a name or index (``bn3``, ``0``), ``*``, or a range of
+    siblings ``layer2..layer4`` (``hi`` set)."""
+
+    lo: str
+    hi: str | None = None
+
+    def __str__(self) -> str:
+        return self.lo if self.hi is None else f"{self.lo}..{self.hi}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an edit or an ``init`` rule applies to: ``layer4.*.bn3``, ``bottleneck.bn3 in
+    layer4``, ``relu``, ``layer2..layer4``."""
+
+    path: tuple[Segment, ...]
+    scope: tuple[Segment, ...] | None
     span: Span
-    file: str
+
+    def __str__(self) -> str:
+        text = ".".join(map(str, self.path))
+        return text if self.scope is None else f"{text} in {'.'.join(map(str, self.scope))}"
 
 
 @dataclass(frozen=True)
 class Insert:
     label: str
-    call: Call
+    element: Element
     position: str  # after | before
-    target: tuple[str, ...]
+    target: Target
     span: Span
 
 
 @dataclass(frozen=True)
 class Replace:
-    target: tuple[str, ...]
-    call: Call
+    target: Target
+    element: Element
     span: Span
 
 
 @dataclass(frozen=True)
 class Remove:
-    target: tuple[str, ...]
+    target: Target
     span: Span
 
 
 Edit = Insert | Replace | Remove
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """``block bottleneck(width, stride=1):`` with a body, or a derived block
+    ``block se_bottleneck(reduction=16) = bottleneck with: ...`` (``base`` set, body empty
+    until resolved)."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+    file: str
+    base: str | None = None
+    base_args: tuple[Arg, ...] = ()
+    edits: tuple[Edit, ...] = ()
 
 
 @dataclass(frozen=True)

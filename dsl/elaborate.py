@@ -6,29 +6,39 @@ MACs.  Each edge is one tensor flow; ``skip=True`` marks the side operands of me
 block hierarchy lives in ``graph.graph["scopes"]``: for every module path, which definition
 it comes from and with which arguments, so that code generation can emit one class per block.
 
-Every error is collected; a layer whose input is unknown (after an earlier error) is skipped
-silently, so one mistake is reported once.
+Edits (``insert``, ``replace``, ``remove``) are applied here, where their targets match
+(:mod:`archc.dsl.targets`): a network's edits anywhere below it, a derived block's edits inside
+each of its instances.
+
+Every error is collected; a layer whose input is unknown (after an earlier error) is skipped,
+and the names a skipped part uses are still checked, so that every mistake of a run is
+reported once.  The work is bounded: every element and repeat instance counts against
+:data:`MAX_WORK`, every layer against :data:`MAX_LAYERS`, checked before the work is done.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Any
 
 import networkx as nx
 
 from archc.dsl import ast
-from archc.dsl.diagnostics import ArchcError, DiagnosticSink, Span
+from archc.dsl.diagnostics import ArchcError, Diagnostic, DiagnosticSink, Span
 from archc.dsl.names import identifier_problem, join_path
 from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.resolve import Network, labels
-from archc.dsl.values import BlockRef, Evaluator, ShapeVal, Value, show, suggest, type_name
+from archc.dsl.symbolic import SymBool, bake, concrete
+from archc.dsl.targets import Path, Pattern, Step, classify
+from archc.dsl.values import BlockRef, Evaluator, OpRef, ShapeVal, Value, show, suggest, type_name
 
 #: Documented limits: a spec past them is rejected at once instead of exhausting the machine.
 MAX_LAYERS = 200_000  # primitive layers in one network
 MAX_REPEAT = 100_000  # instances in one repeat
-MAX_BLOCK_DEPTH = 64  # nesting of block calls
+MAX_WORK = 1_000_000  # elements and repeat instances expanded, layers or not
+MAX_BLOCK_DEPTH = 32  # nesting of block calls
 MAX_DIM = 2**31 - 1  # any one dimension of a tensor
 MAX_NUMEL = 2**40  # elements of any one tensor
 
@@ -47,6 +57,14 @@ class Scope:
     out_shape: Shape | None = None
     repeat: str | None = None  # for a sequence made by a repeat: its naming pattern
     count: Any = None  # for a repeat: its count (symbolic during code generation)
+    edits: list[str] = field(default_factory=list)  # labels of the edits applied inside it
+    steps: Path = ()  # for a block instance: its absolute path, as edits match it
+    _child_set: set[str] = field(default_factory=set, repr=False)
+
+    def add_child(self, leaf: str) -> None:
+        if leaf not in self._child_set:
+            self._child_set.add(leaf)
+            self.children.append(leaf)
 
 
 @dataclass
@@ -57,30 +75,87 @@ class Tensor:
 
 
 @dataclass
+class Rule:
+    """An edit ready to apply: its pattern, the order it was written in (an element an edit
+    made is touched only by later edits), and the values its expressions see (a network's
+    parameters; None for a derived block's edit, which sees the block's own)."""
+
+    index: int
+    edit: ast.Edit
+    pattern: Pattern
+    env: dict[str, Value] | None
+    owner: str
+    matched: int = 0
+
+    @property
+    def verb(self) -> str:
+        return type(self.edit).__name__.lower()
+
+    @property
+    def inside_block(self) -> bool:
+        """``insert NAME: ... after BLOCK``: applies inside each instance, at its output."""
+        return self.pattern.mode == "block" and len(self.pattern.target.path) == 1
+
+    def describe(self) -> str:
+        label = self.edit.label if isinstance(self.edit, ast.Insert) else None
+        if label:
+            return label
+        if isinstance(self.edit, ast.Replace) and isinstance(self.edit.element.layer, ast.Call):
+            return self.edit.element.layer.name
+        return f"no_{self.edit.target.path[-1].lo}"
+
+
+@dataclass
+class Unit:
+    """What one code-generation elaboration covers: a block instance (or the network itself),
+    with its parameters and input sizes as symbols, at its absolute path (for edits)."""
+
+    block: str | None  # the block definition; None: the network
+    params: dict[str, Value]
+    input_shape: tuple[Any, ...]
+    base: Path = ()
+
+
+@dataclass
 class _Ctx:
-    prefix: str
+    prefix: str  # node names below the unit being elaborated
     vars: dict[str, Value]
     tensors: dict[str, Tensor]
     used: set[str]
     reserved: set[str]
     blocks_on_stack: tuple[str, ...]
+    stack: Path = ()  # the absolute path of this body, for matching edits
+    order: tuple[str, ...] = ()  # the labels of this body, in order (ranges)
+    rules: tuple[tuple[Rule, int], ...] = ()  # active edits, with the depth of their root
+    min_rule: int = 0  # edits before this one do not touch what is elaborated here
+    counters: dict[str, int] = field(default_factory=dict)
+    scope: str = ""  # the innermost block-instance scope (for recording applied edits)
 
 
 class Elaborator:
-    """Expands a network.  With ``codegen=True`` it also records, for the code generator, which
-    attribute each top-level element became, and takes conditional layers as present (their
-    conditions are kept in ``conds``) so that both branches can be emitted."""
+    """Expands a network.
+
+    With ``codegen=True`` (code generation elaborates each block once more with its parameters
+    as symbols) it also records which attribute each top-level element became, and how
+    conditions read as code: a condition on symbols keeps both possibilities in the graph
+    when the layer leaves the shape unchanged, and is decided (baked) otherwise."""
 
     def __init__(
-        self, net: Network, sources: dict[str, str], *, codegen: bool = False, as_block: bool = False
+        self, net: Network, sources: dict[str, str], *, codegen: bool = False, unit: Unit | None = None
     ):
         self.net = net
         self.codegen = codegen
-        self.as_block = as_block
-        # a block class must build either branch of a condition; a network class is built as resolved
-        self.force_conditions = codegen and as_block
-        self.elements: dict[int, str] = {}  # id(ast.Element | ast.Merge) -> node or scope path
-        self.conds: dict[str, ast.Expr] = {}  # path -> condition under which it exists
+        self.unit = unit
+        self.elements: dict[int, list[str]] = {}  # id(ast element or merge) -> the paths it became
+        self.chosen: dict[int, bool] = {}  # id(ast.Choice) decided while elaborating -> which value
+        self.conds: dict[str, Any] = {}  # path -> SymBool under which the layer exists
+        self.branch_conds: dict[str, Any] = {}  # path -> SymBool of the choice branch it lives in
+        self.choices: dict[int, Any] = {}  # id(ast.Choice) -> its SymBool
+        self.requires: list[tuple[ast.Require, Any]] = []  # top-level requirements and their value
+        self.lets: dict[str, Any] = {}  # top-level let names and their values
+        self.inits: list[ast.InitStmt] = []
+        self.pre: list[ast.Element] = []  # layers edits insert at the unit's input ...
+        self.post: list[ast.Element] = []  # ... and at its output
         self.seq_runs: dict[str, list[tuple[int, Any]]] = {}  # sequence -> (first index, count) of repeats
         self.sources = sources
         self.sink = DiagnosticSink()
@@ -88,23 +163,140 @@ class Elaborator:
         self.scopes: dict[str, Scope] = {}
         self.ev = Evaluator(net.blocks)
         self.count = 0
-        self._labels_cache: dict[int, set[str]] = {}
+        self.work = 0
+        self._labels_cache: dict[int, tuple[str, ...]] = {}
+        self.rules = self._network_rules()
+        self.block_rules = self._block_rules()
+
+    # -------------------------------------------------------------- edits
+    def _is_op(self, name: str) -> bool:
+        return lookup(name) is not None and name not in self.net.blocks
+
+    def _pattern(self, target: ast.Target, root_labels: tuple[str, ...]) -> Pattern | None:
+        blocks = list(self.net.blocks)
+        mode = classify(target.path, root_labels, blocks, self._is_op)
+        scope_mode = None
+        if target.scope is not None:
+            scope_mode = classify(target.scope, root_labels, blocks, self._is_op)
+            if scope_mode == "op":
+                scope_mode = None
+        if mode is None or (target.scope is not None and scope_mode is None):
+            part = target.path if mode is None else target.scope
+            assert part is not None
+            first = part[0].lo
+            close = suggest(first, [*root_labels, *blocks])
+            self.sink.error(
+                target.span,
+                f"'{target}': nothing is named '{first}' here (no layer, block or op of that name)",
+                close or f"layers here: {', '.join(root_labels) or 'none'}",
+            )
+            return None
+        return Pattern(target, mode, scope_mode)
+
+    def _network_rules(self) -> list[Rule]:
+        root_labels = self._labels(self.net.body)
+        rules: list[Rule] = []
+        first = sum(len(b.edits) for b in self.net.blocks.values())
+        for k, edit in enumerate(self.net.edits):
+            pattern = self._pattern(edit.target, root_labels)
+            if pattern is not None:
+                rules.append(Rule(first + k, edit, pattern, dict(self.net.params), self.net.name))
+        return rules
+
+    def _block_rules(self) -> dict[str, list[Rule]]:
+        out: dict[str, list[Rule]] = {}
+        index = 0
+        for block in self.net.blocks.values():
+            for edit in block.edits:
+                pattern = self._pattern(edit.target, self._labels(block.body))
+                if pattern is not None:
+                    out.setdefault(block.name, []).append(Rule(index, edit, pattern, None, block.name))
+                index += 1
+        return out
+
+    def _active(self, ctx: _Ctx) -> Iterator[tuple[Rule, int]]:
+        for rule in self.rules:
+            if rule.index >= ctx.min_rule:
+                yield rule, 0
+        for rule, root in ctx.rules:
+            if rule.index >= ctx.min_rule:
+                yield rule, root
+
+    def _matching(self, ctx: _Ctx, path: Path) -> list[Rule]:
+        out = []
+        for rule, root in self._active(ctx):
+            if rule.inside_block and isinstance(rule.edit, ast.Insert):
+                continue
+            if rule.pattern.matches(path[root:], self._is_op):
+                rule.matched += 1
+                out.append(rule)
+        return out
+
+    def _note_edit(self, ctx: _Ctx, rule: Rule) -> None:
+        scope = self.scopes.get(ctx.scope)
+        if scope is not None and rule.describe() not in scope.edits:
+            scope.edits.append(rule.describe())
+
+    def _edit_ctx(self, rule: Rule, t: Tensor, ctx: _Ctx) -> _Ctx:
+        """The context an edit's new layer is elaborated in: its own values, plus ``in``."""
+        env = dict(rule.env if rule.env is not None else ctx.vars)
+        if t.shape is not None:
+            env["in"] = ShapeVal(t.shape)
+        return replace(ctx, vars=env, min_rule=rule.index + 1)
+
+    def _unmatched(self) -> None:
+        for rule in [*self.rules, *(r for rs in self.block_rules.values() for r in rs)]:
+            if rule.matched == 0 and (rule.env is not None or self._used_block(rule.owner)):
+                self.sink.error(
+                    rule.edit.target.span,
+                    f"{rule.verb}: '{rule.edit.target}' matches nothing in '{rule.owner}'",
+                    self._nearby(rule),
+                )
+
+    def _used_block(self, name: str) -> bool:
+        return any(s.definition == name for s in self.scopes.values() if s.kind == "block")
+
+    def _nearby(self, rule: Rule) -> str:
+        """What exists near where a target looked: the children of its longest matching prefix."""
+        segs = rule.pattern.target.path
+        if rule.pattern.mode == "op":
+            present = sorted({d["op"] for _, d in self.g.nodes(data=True) if d["op"] != "input"})
+            return f"ops in this network: {', '.join(present)}"
+        if rule.pattern.mode == "block":
+            block = self.net.blocks.get(segs[0].lo)
+            inner = self._labels(block.body) if block is not None else ()
+            return f"layers named in '{segs[0].lo}': {', '.join(inner) or 'none'}"
+        candidates = [self.scopes[""]]
+        for seg in segs[:-1]:
+            nxt = [
+                self.scopes[join_path(c.path, ch)]
+                for c in candidates
+                for ch in c.children
+                if (seg.lo in ("*", ch) or seg.hi is not None) and join_path(c.path, ch) in self.scopes
+            ]
+            if not nxt:
+                break
+            candidates = nxt
+        children = sorted({ch for c in candidates for ch in c.children})[:12]
+        where = candidates[0].path or "the network"
+        return f"'{where}' holds: {', '.join(children) or 'nothing'}"
 
     # -------------------------------------------------------------- entry point
     def run(self) -> nx.DiGraph:
-        net = self.net
-        if net.input_shape is None:
+        net, unit = self.net, self.unit
+        input_shape = unit.input_shape if unit is not None else net.input_shape
+        if input_shape is None:
             raise ArchcError.at(
                 net.span, f"network '{net.name}' has no input shape", "add a line such as: input 3x224x224"
             )
-        if any(d <= 0 for d in net.input_shape) or len(net.input_shape) not in (1, 2, 3):
+        if any(d <= 0 for d in input_shape) or len(input_shape) not in (1, 2, 3):
             raise ArchcError.at(
                 net.input_span,
-                f"input shape {fmt(net.input_shape)} is not valid",
+                f"input shape {fmt(input_shape)} is not valid",
                 "give CxHxW for images, NxD for tokens or D for vectors, all sizes positive",
             )
         try:
-            self._check_size(net.input_shape, net.input_span)
+            self._check_size(input_shape, net.input_span)
         except OpError as e:
             raise ArchcError.at(net.input_span, e.message, e.hint) from None
         self.g.add_node(
@@ -113,7 +305,7 @@ class Elaborator:
             name="input",
             args={},
             span=net.input_span,
-            shape=net.input_shape,
+            shape=input_shape,
             in_shapes=[],
             tensors=[],
             params=0,
@@ -123,14 +315,27 @@ class Elaborator:
             scope="",
             order=0,
         )
-        root = Scope("", "network", net.name, dict(net.params), net.span, in_shape=net.input_shape)
+        block = net.blocks[unit.block] if unit is not None and unit.block is not None else None
+        body = block.body if block is not None else net.body
+        params: dict[str, Value] = dict(unit.params if unit is not None else net.params)
+        root = Scope(
+            "", "network", block.name if block else net.name, dict(params), net.span, in_shape=input_shape
+        )
         self.scopes[""] = root
-        params: dict[str, Value] = dict(net.params)
-        if self.as_block:
-            params["in"] = ShapeVal(net.input_shape)
-        ctx = _Ctx("", params, {}, set(), self._labels(net.body), ())
-        x = Tensor("input", net.input_shape, 0)
-        out = self._body(net.body, x, ctx, is_network=not self.as_block, span=net.span)
+        params["in"] = ShapeVal(input_shape)
+        order = self._labels(body)
+        base = unit.base if unit is not None else ()
+        rules = tuple((r, len(base)) for r in self.block_rules.get(block.name, ())) if block else ()
+        ctx = _Ctx("", params, {}, set(), set(order), (block.name,) if block else (), base, order, rules)
+        x = Tensor("input", input_shape, 0)
+        if block is not None:
+            out = self._block_body(block, x, ctx)
+        else:
+            out = self._body(body, x, ctx, is_network=True, span=net.span)
+        if self.unit is None:
+            self._unmatched()
+            if self.sink.diagnostics:
+                StaticCheck(self).program()
         self.sink.raise_if_any(self.sources)
         assert out is not None
         root.out_shape = out.shape
@@ -138,10 +343,11 @@ class Elaborator:
             name=net.name,
             file=net.file,
             params=dict(net.params),
-            input_shape=net.input_shape,
+            input_shape=input_shape,
             output=out.node,
             output_shape=out.shape,
             scopes=self.scopes,
+            inits=self.inits,
         )
         return self.g
 
@@ -162,6 +368,18 @@ class Elaborator:
                 if not is_network:
                     self.sink.error(stmt.span, "'input' belongs in a network, not in a block")
                 continue
+            if isinstance(stmt, ast.Let):
+                self._let(stmt, ctx)
+                continue
+            if isinstance(stmt, ast.Require):
+                self._require(stmt, ctx)
+                continue
+            if isinstance(stmt, ast.InitStmt):
+                if not is_network or ctx.prefix:
+                    self.sink.error(stmt.span, "'init' belongs in a network", "move it to the network's body")
+                else:
+                    self.inits.append(stmt)
+                continue
             value = self._flow(stmt.value, ctx)
             if isinstance(stmt, ast.Assign):
                 problem = identifier_problem(stmt.name)
@@ -179,6 +397,36 @@ class Elaborator:
             self.sink.error(span, "no output: end the body with a chain or 'return ...'")
         return result
 
+    def _let(self, stmt: ast.Let, ctx: _Ctx) -> None:
+        problem = identifier_problem(stmt.name)
+        if problem or stmt.name in ctx.vars or stmt.name in ctx.tensors or stmt.name in ("i", "in"):
+            why = problem or "the name is already used here"
+            self.sink.error(stmt.span, f"'{stmt.name}' cannot be a let name: {why}", "pick another name")
+            return
+        value = self._value(stmt.value, ctx.vars)
+        if value is None:
+            return
+        if isinstance(value, ShapeVal):
+            self.sink.error(stmt.value.span, "a shape cannot be a value", "use in.c, in.h or in.w")
+            return
+        ctx.vars[stmt.name] = value
+        if not ctx.prefix:
+            self.lets[stmt.name] = value
+
+    def _require(self, stmt: ast.Require, ctx: _Ctx) -> None:
+        value = self._value(stmt.cond, ctx.vars)
+        if value is None:
+            return
+        if not isinstance(value, bool | SymBool):
+            self.sink.error(stmt.cond.span, f"expected a condition, got {type_name(value)} {show(value)}")
+            return
+        if not concrete(value):
+            message = stmt.message or "this requirement does not hold"
+            self.sink.error(stmt.span, f"requirement failed: {message}", _require_hint(stmt, ctx))
+            return
+        if not ctx.prefix:
+            self.requires.append((stmt, value))
+
     def _flow(self, flow: ast.Value, ctx: _Ctx) -> Tensor:
         if isinstance(flow, ast.Var):
             t = ctx.tensors.get(flow.name)
@@ -191,10 +439,41 @@ class Elaborator:
             return t
         if isinstance(flow, ast.Merge):
             return self._merge(flow, ctx)
+        if isinstance(flow, ast.Choice):
+            return self._choice(flow, ctx)
         t = self._flow(flow.source, ctx)
         for el in flow.chain:
             t = self._element(el, t, ctx)
         return t
+
+    def _choice(self, c: ast.Choice, ctx: _Ctx) -> Tensor:
+        cond = self._condition(c.cond, ctx)
+        if cond is None:
+            StaticCheck(self).flows([c.then, c.other], ctx)
+            return Tensor("input", None, 0)
+        if not isinstance(cond, SymBool):
+            self.chosen[id(c)] = bool(cond)
+            return self._flow(c.then if cond else c.other, ctx)
+        # code generation: both values, each under its condition, when both fit
+        before = len(self.sink.diagnostics)
+        nodes, scopes = set(self.g.nodes), set(self.scopes)
+        a = self._flow(c.then, ctx)
+        made_a = (set(self.g.nodes) - nodes) | (set(self.scopes) - scopes)
+        b = self._flow(c.other, ctx)
+        made_b = ((set(self.g.nodes) - nodes) | (set(self.scopes) - scopes)) - made_a
+        merged = _merge_shapes(cond, a.shape, b.shape) if len(self.sink.diagnostics) == before else None
+        if merged is None:  # the two values cannot be one: decide, and elaborate again
+            del self.sink.diagnostics[before:]
+            bake(cond)
+            raise Retry()
+        for path in made_a:
+            self.branch_conds.setdefault(path, cond)
+        negated = _negate(cond)
+        for path in made_b:
+            self.branch_conds.setdefault(path, negated)
+        self.choices[id(c)] = cond
+        taken = a if cond.value else b
+        return Tensor(taken.node, merged, max(a.depth, b.depth))
 
     def _merge(self, m: ast.Merge, ctx: _Ctx) -> Tensor:
         ins = [self._flow(o, ctx) for o in m.operands]
@@ -203,40 +482,136 @@ class Elaborator:
         name = self._auto_name(m.op, ctx)
         path = join_path(ctx.prefix, name)
         if self.codegen and not ctx.prefix:
-            self.elements[id(m)] = path
+            self.elements[id(m)] = [path]
         return self._add_op(op, {}, ins, path, m.span, ctx)
 
     # -------------------------------------------------------------- layers
-    def _element(self, el: ast.Element, t: Tensor, ctx: _Ctx) -> Tensor:
+    def _count_work(self, span: Span, n: int = 1) -> None:
+        self.work += n
+        if self.work > MAX_WORK:
+            raise ArchcError(
+                [
+                    Diagnostic(
+                        span,
+                        f"spec too big: more than {MAX_WORK:,} layers and repeat instances to expand",
+                        "use fewer or smaller repeats",
+                    )
+                ],
+                self.sources,
+            )
+
+    def _kind(self, layer: ast.Call | ast.Seq, ctx: _Ctx) -> tuple[str | None, str | None]:
+        """(block definition, op) of a layer, as far as its name tells."""
+        if isinstance(layer, ast.Seq):
+            return None, None
+        value = ctx.vars.get(layer.name)
+        if isinstance(value, BlockRef):
+            return value.name, None
+        if isinstance(value, OpRef):
+            return None, value.op
+        if layer.name in self.net.blocks:
+            return layer.name, None
+        op = lookup(layer.name)
+        return None, op.name if op is not None else None
+
+    def _element(self, el: ast.Element, t: Tensor, ctx: _Ctx, origin: ast.Element | None = None) -> Tensor:
+        """One step of a chain, with the edits that match it; ``origin`` is the element of the
+        spec it stands for (itself, or the one an edit replaced or inserted next to)."""
+        self._count_work(el.span)
+        origin = origin or el
+        if self.codegen and not ctx.prefix:
+            self.elements.setdefault(id(origin), [])
+        cond: Any = True
         if el.cond is not None:
             cond = self._condition(el.cond, ctx)
             if cond is None:
+                StaticCheck(self).element(el, ctx)
                 return Tensor(t.node, None, t.depth)
-            if not cond and not self.force_conditions:
+            if not isinstance(cond, SymBool) and not cond:
                 return t
+        name = self._label(el, ctx, peek=True)
+        if name is None:
+            return Tensor(t.node, None, t.depth)
+        block, op = self._kind(el.layer, ctx)
+        rules = self._matching(ctx, (*ctx.stack, Step(name, ctx.order, block, op)))
+        if not rules:
+            return self._place(el, t, ctx, cond, origin)
+        current: ast.Element | None = el
+        befores: list[Rule] = []
+        afters: list[Rule] = []
+        replacer: Rule | None = None
+        for rule in rules:
+            self._note_edit(ctx, rule)
+            if isinstance(rule.edit, ast.Remove):
+                current = None
+            elif isinstance(rule.edit, ast.Replace):
+                if current is None:
+                    continue
+                new = rule.edit.element
+                current = replace(new, label=el.label, label_span=el.label_span) if el.label else new
+                replacer = rule
+            else:
+                (befores if rule.edit.position == "before" else afters).append(rule)
+        for rule in befores:
+            t = self._inserted(rule, t, ctx, origin)
+        if current is not None:
+            sub = ctx if replacer is None else self._edit_ctx(replacer, t, ctx)
+            t = self._place(current, t, sub, cond if replacer is None else True, origin)
+        for rule in afters:
+            t = self._inserted(rule, t, ctx, origin)
+        return t
+
+    def _inserted(self, rule: Rule, t: Tensor, ctx: _Ctx, origin: ast.Element | None = None) -> Tensor:
+        assert isinstance(rule.edit, ast.Insert)
+        return self._element(rule.edit.element, t, self._edit_ctx(rule, t, ctx), origin)
+
+    def _place(self, el: ast.Element, t: Tensor, ctx: _Ctx, cond: Any, origin: ast.Element) -> Tensor:
+        """Name and elaborate one element (after its edits are resolved)."""
         name = self._label(el, ctx)
         if name is None:
             return Tensor(t.node, None, t.depth)
         path = join_path(ctx.prefix, name)
         if self.codegen and not ctx.prefix:
-            self.elements[id(el)] = path
-            if el.cond is not None and self.force_conditions:
-                self.conds[path] = el.cond
+            self.elements.setdefault(id(origin), []).append(path)
+        before = len(self.sink.diagnostics)
         if el.repeat is not None:
-            return self._repeat(el, t, path, ctx)
-        return self._layer(el.layer, t, path, ctx, el.span)
+            out = self._repeat(el, t, path, ctx)
+        else:
+            out = self._layer(el.layer, t, path, ctx, el.span, name)
+        return self._conditional(cond, path, t, out, before)
 
-    def _label(self, el: ast.Element, ctx: _Ctx) -> str | None:
+    def _conditional(self, cond: Any, path: str, t: Tensor, out: Tensor, before: int) -> Tensor:
+        """The value after a layer that exists under ``cond``.  A symbolic condition (code
+        generation) keeps the layer, and its output shape becomes ``present if cond else
+        absent`` per dimension, so the code after it is right either way; where that cannot
+        be said, or the layer does not fit where it is absent, the condition is decided."""
+        if not isinstance(cond, SymBool):
+            return out
+        if len(self.sink.diagnostics) > before:
+            if not cond.value:  # forced in where it is absent, and it does not fit there
+                del self.sink.diagnostics[before:]
+            bake(cond)
+            return out if cond.value else t
+        merged = _merge_shapes(cond, out.shape, t.shape)
+        if merged is None:
+            bake(cond)
+            return out if cond.value else t
+        self.conds[path] = cond
+        return Tensor(out.node if cond.value else t.node, merged, max(out.depth, t.depth))
+
+    def _label(self, el: ast.Element, ctx: _Ctx, *, peek: bool = False) -> str | None:
         if el.label is None:
             base = el.layer.name if isinstance(el.layer, ast.Call) else "seq"
             if isinstance(el.layer, ast.Call) and isinstance(ctx.vars.get(base), BlockRef):
                 base = str(ctx.vars[base])
-            return self._auto_name(base, ctx)
+            return self._auto_name(base, ctx, peek=peek)
         span = el.label_span or el.span
         problem = identifier_problem(el.label)
         if problem:
             self.sink.error(span, f"'{el.label}' cannot be a layer name: {problem}", "rename the layer")
             return None
+        if peek:
+            return el.label
         if el.label in ctx.used:
             self.sink.error(
                 span, f"layer name '{el.label}' is already used in this block", "give each layer its own name"
@@ -245,22 +620,33 @@ class Elaborator:
         ctx.used.add(el.label)
         return el.label
 
-    def _auto_name(self, base: str, ctx: _Ctx) -> str:
-        name, n = base, 0
-        while name in ctx.used or name in ctx.reserved:
+    def _auto_name(self, base: str, ctx: _Ctx, *, peek: bool = False) -> str:
+        """``relu``, then ``relu_1``, ``relu_2``: amortised constant time per name."""
+        n = ctx.counters.get(base, 0)
+        while True:
+            name = base if n == 0 else f"{base}_{n}"
+            if name not in ctx.used and name not in ctx.reserved:
+                break
             n += 1
-            name = f"{base}_{n}"
-        ctx.used.add(name)
+        if not peek:
+            ctx.counters[base] = n + 1
+            ctx.used.add(name)
         return name
 
-    def _layer(self, layer: ast.Call | ast.Seq, t: Tensor, path: str, ctx: _Ctx, span: Span) -> Tensor:
+    def _layer(
+        self, layer: ast.Call | ast.Seq, t: Tensor, path: str, ctx: _Ctx, span: Span, name: str
+    ) -> Tensor:
         if isinstance(layer, ast.Seq):
-            return self._seq(layer, t, path, ctx)
-        return self._call(layer, t, path, ctx)
+            return self._seq(layer, t, path, ctx, name)
+        return self._call(layer, t, path, ctx, name)
 
-    def _seq(self, seq: ast.Seq, t: Tensor, path: str, ctx: _Ctx) -> Tensor:
+    def _child_ctx(self, ctx: _Ctx, step: Step, **changes: Any) -> _Ctx:
+        return replace(ctx, stack=(*ctx.stack, step), **changes)
+
+    def _seq(self, seq: ast.Seq, t: Tensor, path: str, ctx: _Ctx, name: str) -> Tensor:
         scope = self._open_scope(path, "seq", None, {}, seq.span, t)
-        t = self._seq_items(seq.items, t, path, ctx, [0], set())
+        inner = self._child_ctx(ctx, Step(name, ctx.order), order=())
+        t = self._seq_items(seq.items, t, path, inner, [0], set())
         scope.out_shape = t.shape
         return t
 
@@ -277,10 +663,12 @@ class Elaborator:
         joins the enclosing sequence, so ``*[conv, relu] x 2`` gives four numbered children;
         any other bracketed list is a nested sequence."""
         for item in items:
+            self._count_work(item.span)
             if t.shape is None:
-                return t
+                StaticCheck(self).element(item, ctx)
+                continue
             if isinstance(item.layer, ast.Call):
-                op = lookup(item.layer.name)
+                op = self._op_of(item.layer, ctx)
                 if op is not None and op.layer_is_parameter:
                     self.sink.error(
                         item.span,
@@ -288,11 +676,14 @@ class Elaborator:
                         "write it as a named step of the chain, e.g. -> class_token: cls_token",
                     )
                     return Tensor(t.node, None, t.depth)
+            cond: Any = True
             if item.cond is not None:
                 cond = self._condition(item.cond, ctx)
                 if cond is None:
                     return Tensor(t.node, None, t.depth)
-                if not cond and not self.force_conditions:
+                if isinstance(cond, SymBool) and (item.splice or item.repeat is not None):
+                    cond = bool(cond)  # a spliced or repeated part: decided here
+                if not isinstance(cond, SymBool) and not cond:
                     continue
             splice = item.splice
             if item.repeat is not None and item.label is None:
@@ -301,17 +692,17 @@ class Elaborator:
                     return Tensor(t.node, None, t.depth)
                 if self.codegen and not splice and item.repeat.pattern is None:
                     self.seq_runs.setdefault(path, []).append((index[0], count))
-                for i in range(count):
+                for i in range(int(count)):
+                    self._count_work(item.span)
                     sub = self._sub(ctx, i)
                     if splice:
                         assert isinstance(item.layer, ast.Seq)
                         t = self._seq_items(item.layer.items, t, path, sub, index, used)
                         continue
-                    name = self._pattern(item.repeat, i, index[0])
+                    name = self._pattern_name(item.repeat, i, index[0])
                     if name is None:
                         return Tensor(t.node, None, t.depth)
-                    self._seq_cond(item, path, name)
-                    t = self._layer(item.layer, t, join_path(path, name), sub, item.span)
+                    t = self._seq_child(replace(item, repeat=None, cond=None), t, path, name, sub, True)
                     index[0] += 1
                 continue
             if splice:
@@ -328,18 +719,40 @@ class Elaborator:
                     return Tensor(t.node, None, t.depth)
                 used.add(item.label)
             name = item.label or str(index[0])
-            self._seq_cond(item, path, name)
-            child = join_path(path, name)
-            if item.repeat is not None:
-                t = self._repeat(item, t, child, ctx)
-            else:
-                t = self._layer(item.layer, t, child, ctx, item.span)
+            t = self._seq_child(item, t, path, name, ctx, cond)
             index[0] += 1
         return t
 
-    def _seq_cond(self, item: ast.Element, path: str, name: str) -> None:
-        if self.force_conditions and item.cond is not None:
-            self.conds[join_path(path, name)] = item.cond
+    def _seq_child(self, item: ast.Element, t: Tensor, path: str, name: str, ctx: _Ctx, cond: Any) -> Tensor:
+        """One child of a sequence (a whole repeat when ``item`` has one), with its edits."""
+        block, op = self._kind(item.layer, ctx)
+        rules = self._matching(ctx, (*ctx.stack, Step(name, (), block, op)))
+        current: ast.Element | None = item
+        sub = ctx
+        for rule in rules:
+            self._note_edit(ctx, rule)
+            if isinstance(rule.edit, ast.Remove):
+                current = None
+            elif isinstance(rule.edit, ast.Replace):
+                current = rule.edit.element
+                sub = self._edit_ctx(rule, t, ctx)
+                cond = True
+            else:
+                self.sink.error(
+                    rule.edit.span,
+                    f"insert: '{rule.edit.target}' is an item of a numbered sequence; an inserted "
+                    "layer would shift the numbers of the items after it",
+                    "replace the item with a sequence that holds both, or insert inside it",
+                )
+        if current is None:
+            return t
+        child = join_path(path, name)
+        before = len(self.sink.diagnostics)
+        if current.repeat is not None:
+            out = self._repeat(current, t, child, sub)
+        else:
+            out = self._layer(current.layer, t, child, sub, current.span, name)
+        return self._conditional(cond, child, t, out, before)
 
     def _repeat(self, el: ast.Element, t: Tensor, path: str, ctx: _Ctx) -> Tensor:
         assert el.repeat is not None
@@ -350,15 +763,34 @@ class Elaborator:
         scope.repeat = el.repeat.pattern or "{i}"
         scope.count = count
         start = self.count
-        for i in range(count):
-            name = self._pattern(el.repeat, i, i)
-            if name is None:
+        name = path.rpartition(".")[2]
+        inner = self._child_ctx(ctx, Step(name, ctx.order), order=())
+        n = int(count)
+        for i in range(n):
+            self._count_work(el.span)
+            leaf = self._pattern_name(el.repeat, i, i)
+            if leaf is None:
                 return Tensor(t.node, None, t.depth)
-            t = self._layer(el.layer, t, join_path(path, name), self._sub(ctx, i), el.span)
-            if i == 0 and (self.count - start) * count > MAX_LAYERS:
+            sub = self._sub(inner, i)
+            block, op = self._kind(el.layer, sub)
+            layer = el.layer
+            for rule in self._matching(sub, (*inner.stack, Step(leaf, (), block, op))):
+                self._note_edit(ctx, rule)
+                if isinstance(rule.edit, ast.Replace) and rule.edit.element.repeat is None:
+                    layer = rule.edit.element.layer
+                    sub = self._sub(self._edit_ctx(rule, t, inner), i)
+                    continue
+                self.sink.error(
+                    rule.edit.span,
+                    f"{rule.verb}: '{rule.edit.target}' is an instance of the repeat '{name}'; "
+                    "its instances are numbered",
+                    "change the repeat count, replace the instance with one layer, or edit inside it",
+                )
+            t = self._layer(layer, t, join_path(path, leaf), sub, el.span, leaf)
+            if i == 0 and (self.count - start) * n > MAX_LAYERS:
                 raise ArchcError.at(
                     el.repeat.span,
-                    f"spec too big: this repeat expands to about {(self.count - start) * count:,} layers "
+                    f"spec too big: this repeat expands to about {(self.count - start) * n:,} layers "
                     f"(the limit is {MAX_LAYERS:,})",
                     "use a smaller repeat count",
                 )
@@ -377,22 +809,30 @@ class Elaborator:
         if n <= 0:
             self.sink.error(rep.span, f"a repeat count must be positive, got {n}", "remove the layer instead")
             return None
-        if n > MAX_REPEAT or self.count + n > MAX_LAYERS:
-            raise ArchcError.at(
-                rep.span, f"spec too big: repeat count {n:,} (the limit is {MAX_LAYERS:,} layers in all)"
+        if n > MAX_REPEAT or self.count + n > MAX_LAYERS or self.work + n > MAX_WORK:
+            raise ArchcError(
+                [
+                    Diagnostic(
+                        rep.span,
+                        f"spec too big: repeat count {n:,} (the limits are {MAX_REPEAT:,} in one repeat, "
+                        f"{MAX_LAYERS:,} layers in all)",
+                    )
+                ],
+                self.sources,
             )
         return n
 
-    def _pattern(self, rep: ast.Repeat, i: int, index: int) -> str | None:
+    def _pattern_name(self, rep: ast.Repeat, i: int, index: int) -> str | None:
         if rep.pattern is None:
             return str(index)
-        if (
-            rep.pattern.count("{i}") != 1
-            or rep.pattern.replace("{i}", "").count("{") + rep.pattern.count("}") > 1
-        ):
-            self.sink.error(rep.span, f"naming pattern '{rep.pattern}' must contain '{{i}}' exactly once")
+        name = format_pattern(rep.pattern, i)
+        if name is None:
+            self.sink.error(
+                rep.span,
+                f"naming pattern '{rep.pattern}' must contain '{{i}}' (or '{{i+1}}') exactly once",
+                'e.g. named "layer_{i}"',
+            )
             return None
-        name = rep.pattern.replace("{i}", str(i))
         problem = identifier_problem(name)
         if problem:
             self.sink.error(rep.span, f"naming pattern gives '{name}', which cannot be a name: {problem}")
@@ -400,89 +840,106 @@ class Elaborator:
         return name
 
     def _sub(self, ctx: _Ctx, i: int) -> _Ctx:
-        return _Ctx(
-            ctx.prefix, {**ctx.vars, "i": i}, ctx.tensors, ctx.used, ctx.reserved, ctx.blocks_on_stack
-        )
+        return replace(ctx, vars={**ctx.vars, "i": i})
 
     # -------------------------------------------------------------- calls
-    def _call(self, call: ast.Call, t: Tensor, path: str, ctx: _Ctx) -> Tensor:
+    def _op_of(self, call: ast.Call, ctx: _Ctx) -> Op | None:
+        value = ctx.vars.get(call.name)
+        if isinstance(value, OpRef):
+            return REGISTRY[value.op]
+        if value is None and call.name not in self.net.blocks:
+            return lookup(call.name)
+        return None
+
+    def _call(self, call: ast.Call, t: Tensor, path: str, ctx: _Ctx, name: str) -> Tensor:
         target: Any = ctx.vars.get(call.name)
         if isinstance(target, BlockRef):
-            return self._block(self.net.blocks[target.name], call, t, path, ctx)
-        if target is not None and call.name not in self.net.blocks and lookup(call.name) is None:
+            return self._block(self.net.blocks[target.name], call, t, path, ctx, name)
+        via: OpRef | None = None
+        if isinstance(target, OpRef):
+            op: Op | None = REGISTRY[target.op]
+            via = target
+        elif target is not None and call.name not in self.net.blocks and lookup(call.name) is None:
             self.sink.error(call.span, f"'{call.name}' is {type_name(target)} parameter, not a layer")
             return Tensor(t.node, None, t.depth)
-        if call.name in self.net.blocks:
-            return self._block(self.net.blocks[call.name], call, t, path, ctx)
-        op = lookup(call.name)
+        elif call.name in self.net.blocks:
+            return self._block(self.net.blocks[call.name], call, t, path, ctx, name)
+        else:
+            op = lookup(call.name)
         if op is None:
-            hint = suggest(call.name, [*REGISTRY, *ALIASES, *self.net.blocks])
-            self.sink.error(
-                call.span, f"unknown op or block '{call.name}'", hint or "see `archc ops` for the ops"
-            )
+            self.sink.error(*_unknown_call(call, self.net.blocks))
             return Tensor(t.node, None, t.depth)
         if op.arity != 1:
             self.sink.error(call.span, f"'{op.name}' joins tensors; write it as a + b, a * b or cat(a, b)")
             return Tensor(t.node, None, t.depth)
-        args = self._op_args(op, call, ctx)
-        if args is None:
+        given: list[tuple[str | None, Any, Span]] = []
+        if via is not None:
+            given = [(k, v, call.span) for k, v in via.args]
+        for arg in call.args:
+            value = self._value(arg.value, ctx.vars)
+            if value is None:
+                return Tensor(t.node, None, t.depth)
+            given = [g for g in given if arg.name is None or g[0] != arg.name]
+            given.append((arg.name, value, arg.span))
+        args = self._op_args(op, given, call.span)
+        if args is None or t.shape is None:
             return Tensor(t.node, None, t.depth)
-        return self._add_op(op, args, [t], path, call.span, ctx)
+        return self._add_op(op, args, [t], path, call.span, ctx, via=via)
 
-    def _op_args(self, op: Op, call: ast.Call, ctx: _Ctx) -> dict[str, Any] | None:
+    def _op_args(
+        self, op: Op, given: list[tuple[str | None, Any, Span]], span: Span
+    ) -> dict[str, Any] | None:
         specs = {s.name: s for s in op.args}
         for s in op.args:
             for alias in s.aliases:
                 specs[alias] = s
         out: dict[str, Any] = {}
-        given: set[str] = set()
+        seen: set[str] = set()
         ok = True
-        for i, arg in enumerate(call.args):
-            if arg.name is None:
-                if any(a.name for a in call.args[:i]):
-                    self.sink.error(arg.span, "positional argument after a keyword argument")
+        for i, (key, value, arg_span) in enumerate(given):
+            if key is None:
+                if any(g[0] for g in given[:i]):
+                    self.sink.error(arg_span, "positional argument after a keyword argument")
                     return None
                 if i >= len(op.args):
                     self.sink.error(
-                        arg.span,
-                        f"{op.name}: too many arguments ({len(call.args)}); it takes {len(op.args)}",
+                        arg_span,
+                        f"{op.name}: too many arguments ({len(given)}); it takes {len(op.args)}",
                         _signature(op),
                     )
                     return None
                 spec = op.args[i]
             else:
-                found = specs.get(arg.name)
+                found = specs.get(key)
                 if found is None:
-                    close = suggest(arg.name, specs)
+                    close = suggest(key, specs)
                     hint = f"{close} {_signature(op)}" if close else _signature(op)
-                    self.sink.error(arg.span, f"{op.name}: unknown argument '{arg.name}'", hint)
+                    self.sink.error(arg_span, f"{op.name}: unknown argument '{key}'", hint)
                     ok = False
                     continue
                 spec = found
-            if spec.name in given:
-                self.sink.error(arg.span, f"{op.name}: argument '{spec.name}' given twice")
+            if spec.name in seen:
+                self.sink.error(arg_span, f"{op.name}: argument '{spec.name}' given twice")
                 ok = False
                 continue
-            given.add(spec.name)
-            value = self._value(arg.value, ctx.vars)
-            if value is None:
-                ok = False
-                continue
-            checked = _check_arg(op, spec, value, arg.span, self.sink)
+            seen.add(spec.name)
+            checked = _check_arg(op, spec, value, arg_span, self.sink)
             if checked is _BAD:
                 ok = False
                 continue
             out[spec.name] = checked
         for s in op.args:
-            if s.name not in given:
+            if s.name not in seen:
                 if s.default is REQUIRED:
-                    self.sink.error(call.span, f"{op.name}: missing argument '{s.name}'", _signature(op))
+                    self.sink.error(span, f"{op.name}: missing argument '{s.name}'", _signature(op))
                     ok = False
                 else:
                     out[s.name] = s.default
         return out if ok else None
 
-    def _block(self, block: ast.BlockDef, call: ast.Call, t: Tensor, path: str, ctx: _Ctx) -> Tensor:
+    def _block(
+        self, block: ast.BlockDef, call: ast.Call, t: Tensor, path: str, ctx: _Ctx, name: str
+    ) -> Tensor:
         if block.name in ctx.blocks_on_stack:
             chain = " -> ".join([*ctx.blocks_on_stack[ctx.blocks_on_stack.index(block.name) :], block.name])
             self.sink.error(
@@ -492,8 +949,12 @@ class Elaborator:
             )
             return Tensor(t.node, None, t.depth)
         if len(ctx.blocks_on_stack) >= MAX_BLOCK_DEPTH:
-            raise ArchcError.at(call.span, f"spec too big: blocks nested more than {MAX_BLOCK_DEPTH} deep")
+            raise ArchcError(
+                [Diagnostic(call.span, f"spec too big: blocks nested more than {MAX_BLOCK_DEPTH} deep")],
+                self.sources,
+            )
         if t.shape is None:
+            StaticCheck(self).call(call, ctx)
             return Tensor(t.node, None, t.depth)
         env = self._bind_block(block, call, ctx, t.shape)
         if env is None:
@@ -501,31 +962,66 @@ class Elaborator:
         scope = self._open_scope(
             path, "block", block.name, {k: v for k, v in env.items() if k != "in"}, call.span, t
         )
-        sub = _Ctx(path, env, {}, set(), self._labels(block.body), (*ctx.blocks_on_stack, block.name))
-        out = self._body(block.body, Tensor(t.node, t.shape, 0), sub, is_network=False, span=block.span)
+        step = Step(name, ctx.order, block.name, None)
+        stack = (*ctx.stack, step)
+        scope.steps = stack
+        rules = ctx.rules + tuple((r, len(stack)) for r in self.block_rules.get(block.name, ()))
+        order = self._labels(block.body)
+        sub = _Ctx(
+            path, env, {}, set(), set(order), (*ctx.blocks_on_stack, block.name), stack, order, rules,
+            ctx.min_rule, {}, path,
+        )  # fmt: skip
+        out = self._block_body(block, Tensor(t.node, t.shape, 0), sub)
         if out is None:
             return Tensor(t.node, None, t.depth)
         scope.out_shape = out.shape
         return Tensor(out.node, out.shape, t.depth + 1)
 
+    def _block_body(self, block: ast.BlockDef, x: Tensor, ctx: _Ctx) -> Tensor | None:
+        """A block instance's body, with the edits that insert at its input or output
+        (``insert se: se(16) after bottleneck``)."""
+        inside = [
+            rule
+            for rule, root in self._active(ctx)
+            if rule.inside_block and rule.pattern.matches(ctx.stack[root:], self._is_op)
+        ]
+        for rule in inside:
+            if isinstance(rule.edit, ast.Insert) and rule.edit.position == "before":
+                rule.matched += 1
+                self._note_edit(ctx, rule)
+                if self.codegen and not ctx.prefix:
+                    self.pre.append(rule.edit.element)
+                x = self._inserted(rule, x, ctx)
+        out = self._body(block.body, x, ctx, is_network=False, span=block.span)
+        if out is None:
+            return None
+        for rule in inside:
+            if isinstance(rule.edit, ast.Insert) and rule.edit.position == "after":
+                rule.matched += 1
+                self._note_edit(ctx, rule)
+                if self.codegen and not ctx.prefix:
+                    self.post.append(rule.edit.element)
+                out = self._inserted(rule, out, ctx)
+        return out
+
     def _bind_block(
         self, block: ast.BlockDef, call: ast.Call, ctx: _Ctx, shape: Shape
     ) -> dict[str, Value] | None:
-        names = [p.name for p in block.params]
+        names_ = [p.name for p in block.params]
         given: dict[str, ast.Arg] = {}
         for i, arg in enumerate(call.args):
             if arg.name is None:
-                if i >= len(names):
+                if i >= len(names_):
                     self.sink.error(
-                        arg.span, f"{block.name}: too many arguments; it takes ({', '.join(names)})"
+                        arg.span, f"{block.name}: too many arguments; it takes ({', '.join(names_)})"
                     )
                     return None
-                given[names[i]] = arg
-            elif arg.name not in names:
+                given[names_[i]] = arg
+            elif arg.name not in names_:
                 self.sink.error(
                     arg.span,
                     f"{block.name}: unknown argument '{arg.name}'",
-                    suggest(arg.name, names) or f"it takes ({', '.join(names)})",
+                    suggest(arg.name, names_) or f"it takes ({', '.join(names_)})",
                 )
                 return None
             elif arg.name in given:
@@ -537,21 +1033,36 @@ class Elaborator:
         for p in block.params:
             if p.name in given:
                 v = self._value(given[p.name].value, ctx.vars)
+                where = given[p.name].value.span
             elif p.default is not None:
                 v = self._value(p.default, env)
+                where = p.default.span
             else:
                 self.sink.error(
-                    call.span, f"{block.name}: missing argument '{p.name}'", f"it takes ({', '.join(names)})"
+                    call.span, f"{block.name}: missing argument '{p.name}'", f"it takes ({', '.join(names_)})"
                 )
                 return None
             if v is None:
+                return None
+            if isinstance(v, ShapeVal):
+                self.sink.error(
+                    where, f"{block.name}: '{p.name}' cannot be a shape", "pass in.c, in.h or in.w"
+                )
                 return None
             env[p.name] = v
         return env
 
     # -------------------------------------------------------------- nodes
     def _add_op(
-        self, op: Op, args: dict[str, Any], ins: list[Tensor], path: str, span: Span, ctx: _Ctx
+        self,
+        op: Op,
+        args: dict[str, Any],
+        ins: list[Tensor],
+        path: str,
+        span: Span,
+        ctx: _Ctx,
+        *,
+        via: OpRef | None = None,
     ) -> Tensor:
         depth = max(t.depth for t in ins) + 1
         shapes = [t.shape for t in ins]
@@ -572,7 +1083,10 @@ class Elaborator:
             return Tensor(ins[0].node, None, depth)
         self.count += 1
         if self.count > MAX_LAYERS:
-            raise ArchcError.at(span, f"spec too big: more than {MAX_LAYERS:,} layers", "use fewer repeats")
+            raise ArchcError(
+                [Diagnostic(span, f"spec too big: more than {MAX_LAYERS:,} layers", "use fewer repeats")],
+                self.sources,
+            )
         params = sum(ts.numel for ts in tensors if not ts.buffer)
         buffers = sum(ts.numel for ts in tensors if ts.buffer)
         parent = path.rpartition(".")[0]
@@ -592,14 +1106,14 @@ class Elaborator:
             scope=parent,
             order=self.count,
             inputs=[t.node for t in ins],
+            via=via.expr if via is not None and via.free else None,
         )
         main = _main_operand(op.name, ins, out)
         for i, t in enumerate(ins):
             self.g.add_edge(t.node, path, index=i, skip=main is not None and i != main, shape=t.shape)
         scope = self.scopes.get(parent)
-        leaf = path.rpartition(".")[2]
-        if scope is not None and leaf not in scope.children:
-            scope.children.append(leaf)
+        if scope is not None:
+            scope.add_child(path.rpartition(".")[2])
         return Tensor(path, out, depth)
 
     def _open_scope(
@@ -608,16 +1122,15 @@ class Elaborator:
         scope = Scope(path, kind, definition, args, span, in_shape=t.shape)
         self.scopes[path] = scope
         parent = self.scopes.get(path.rpartition(".")[0])
-        leaf = path.rpartition(".")[2]
-        if parent is not None and leaf not in parent.children:
-            parent.children.append(leaf)
+        if parent is not None:
+            parent.add_child(path.rpartition(".")[2])
         return scope
 
     # -------------------------------------------------------------- helpers
-    def _condition(self, e: ast.Expr, ctx: _Ctx) -> bool | None:
+    def _condition(self, e: ast.Expr, ctx: _Ctx) -> bool | SymBool | None:
         """The value of a layer's ``if``; None after reporting an error."""
         cond = self._value(e, ctx.vars)
-        if cond is None or isinstance(cond, bool):
+        if cond is None or isinstance(cond, bool | SymBool):
             return cond
         self.sink.error(e.span, f"expected a condition, got {type_name(cond)} {show(cond)}")
         return None
@@ -640,11 +1153,151 @@ class Elaborator:
                 "check the strides, kernels and widths before this layer",
             )
 
-    def _labels(self, body: tuple[ast.Stmt, ...]) -> set[str]:
+    def _labels(self, body: tuple[ast.Stmt, ...]) -> tuple[str, ...]:
         key = id(body)
         if key not in self._labels_cache:
-            self._labels_cache[key] = set(labels(body))
+            self._labels_cache[key] = tuple(labels(body))
         return self._labels_cache[key]
+
+
+class StaticCheck:
+    """The names a part of a spec uses, checked without shapes: unknown ops and blocks, unknown
+    arguments of ops.  It runs where an earlier error left the input unknown (or a condition
+    could not be decided), and over the whole program once a run has failed, so that every
+    such mistake is reported, not only the first one on a path."""
+
+    def __init__(self, elab: Elaborator):
+        self.e = elab
+
+    def program(self) -> None:
+        for block in self.e.net.blocks.values():
+            self.body(block.body, {p.name for p in block.params} | {"in"})
+        self.body(self.e.net.body, set(self.e.net.params) | {"in"})
+        for edit in self.e.net.edits:
+            if isinstance(edit, ast.Insert | ast.Replace):
+                self._element(edit.element, set(self.e.net.params) | {"in"})
+
+    def body(self, body: tuple[ast.Stmt, ...], known: set[str]) -> None:
+        known = set(known)
+        for stmt in body:
+            if isinstance(stmt, ast.Let):
+                known.add(stmt.name)
+            elif isinstance(stmt, ast.Assign | ast.Return | ast.FlowStmt):
+                self._flow(stmt.value, known)
+
+    def flows(self, flows: list[ast.Flow], ctx: _Ctx) -> None:
+        for f in flows:
+            self._flow(f, set(ctx.vars))
+
+    def element(self, el: ast.Element, ctx: _Ctx) -> None:
+        self._element(el, set(ctx.vars))
+
+    def call(self, call: ast.Call, ctx: _Ctx) -> None:
+        self._call(call, set(ctx.vars))
+
+    def _flow(self, v: ast.Value, known: set[str]) -> None:
+        if isinstance(v, ast.Flow):
+            self._flow(v.source, known)
+            for el in v.chain:
+                self._element(el, known)
+        elif isinstance(v, ast.Merge):
+            for o in v.operands:
+                self._flow(o, known)
+        elif isinstance(v, ast.Choice):
+            self._flow(v.then, known)
+            self._flow(v.other, known)
+
+    def _element(self, el: ast.Element, known: set[str]) -> None:
+        if isinstance(el.layer, ast.Seq):
+            for item in el.layer.items:
+                self._element(item, known)
+        else:
+            self._call(el.layer, known)
+
+    def _call(self, call: ast.Call, known: set[str]) -> None:
+        if call.name in known or call.name in self.e.net.blocks:
+            return
+        op = lookup(call.name)
+        if op is None:
+            self.e.sink.error(*_unknown_call(call, self.e.net.blocks))
+            return
+        specs = {s.name for s in op.args} | {a for s in op.args for a in s.aliases}
+        for arg in call.args:
+            if arg.name is not None and arg.name not in specs:
+                close = suggest(arg.name, specs)
+                hint = f"{close} {_signature(op)}" if close else _signature(op)
+                self.e.sink.error(arg.span, f"{op.name}: unknown argument '{arg.name}'", hint)
+
+
+def _unknown_call(call: ast.Call, blocks: Any) -> tuple[Span, str, str]:
+    hint = suggest(call.name, [*REGISTRY, *ALIASES, *blocks])
+    return call.span, f"unknown op or block '{call.name}'", hint or "see `archc ops` for the ops"
+
+
+class Retry(Exception):
+    """Code generation decided (baked) a condition after graph nodes were made for both of its
+    values: the unit is elaborated again with that condition known."""
+
+
+def _merge_shapes(cond: SymBool, present: Shape | None, absent: Shape | None) -> Shape | None:
+    """``present if cond else absent`` per dimension; None when that is no shape."""
+    from archc.dsl.symbolic import code, select
+
+    if present is None or absent is None or len(present) != len(absent):
+        return None
+    out = []
+    for x, y in zip(present, absent, strict=True):
+        if int(x) == int(y) and code(x) == code(y):
+            out.append(x)
+            continue
+        v = select(cond, x, y)
+        if v is None:
+            return None
+        out.append(v)
+    return tuple(out)
+
+
+def _negate(cond: SymBool) -> SymBool:
+    from archc.dsl.symbolic import negate
+
+    out = negate(cond)
+    assert isinstance(out, SymBool)
+    return out
+
+
+def format_pattern(pattern: str, i: int) -> str | None:
+    """``layer_{i}`` or ``denselayer{i+1}`` for instance ``i``; None if the pattern is not one."""
+    import re
+
+    found = re.findall(r"\{i(?:\s*([+-])\s*(\d{1,6}))?\}", pattern)
+    rest = re.sub(r"\{i(?:\s*[+-]\s*\d{1,6})?\}", "", pattern)
+    if len(found) != 1 or "{" in rest or "}" in rest:
+        return None
+    sign, k = found[0]
+    value = i + (int(k) if sign == "+" else -int(k) if sign == "-" else 0)
+    return re.sub(r"\{i(?:\s*[+-]\s*\d{1,6})?\}", str(value), pattern)
+
+
+def _require_hint(stmt: ast.Require, ctx: _Ctx) -> str:
+    """The values the failed requirement read, e.g. ``in.h = 224, patch = 30``."""
+    found: list[str] = []
+
+    def walk(e: ast.Expr) -> None:
+        match e:
+            case ast.Name(id=n) if n in ctx.vars and isinstance(ctx.vars[n], int | float | bool):
+                found.append(f"{n} = {show(ctx.vars[n])}")
+            case ast.Attr(target=ast.InShape(), name=f) if isinstance(ctx.vars.get("in"), ShapeVal):
+                shape = ctx.vars["in"]
+                assert isinstance(shape, ShapeVal)
+                found.append(f"in.{f} = {shape.get(f)}")
+            case ast.BinOp(left=a, right=b):
+                walk(a)
+                walk(b)
+            case ast.Not(operand=o) | ast.Neg(operand=o):
+                walk(o)
+
+    walk(stmt.cond)
+    return ", ".join(dict.fromkeys(found)) or "check the values it reads"
 
 
 _BAD: Any = object()
@@ -663,7 +1316,7 @@ def _check_arg(op: Op, spec: ArgSpec, v: Any, span: Span, sink: DiagnosticSink) 
     where = f"{op.name}: argument '{spec.name}'"
     is_int = isinstance(v, int) and not isinstance(v, bool)
     if kind == "bool":
-        if isinstance(v, bool):
+        if isinstance(v, bool | SymBool):
             return v
         sink.error(span, f"{where} must be true or false, got {type_name(v)} {show(v)}")
         return _BAD

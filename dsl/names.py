@@ -49,11 +49,49 @@ _MODULE_ATTRS = frozenset(
 )
 _BUILTINS = frozenset(dir(builtins))
 
+#: Global names an emitted module defines or imports besides its own classes: a parameter of
+#: that name would shadow them inside a constructor.  Helper classes (codegen/helpers.py) are
+#: listed here too (a test checks that every helper is).
+EMITTED_GLOBALS = frozenset(
+    [
+        "annotations",
+        "torch",
+        "nn",
+        "F",
+        "math",
+        "OrderedDict",
+        "Any",
+        "Callable",
+        "Sequence",
+        "partial",
+        "PatchEmbed",
+        "MeanShift",
+        "PadChannels",
+        "Tokens",
+        "SelectToken",
+        "SelfAttention",
+        "LayerNorm2d",
+        "StochasticDepth",
+        "LayerScale",
+        "Permute",
+        "ChannelShuffle",
+        "Chunk",
+        "ShiftedWindowAttention",
+        "PatchMerging",
+        "Upsample",
+    ]
+)
+#: The longest name that can reach emitted code (class, file and attribute names stay readable
+#: and within file-system limits).
+MAX_NAME = 64
+
 
 def identifier_problem(name: str) -> str | None:
     """Why ``name`` cannot be a Python identifier in emitted code, or None if it can."""
     if not name.isascii():
         return "names must be ASCII letters, digits and underscores"
+    if len(name) > MAX_NAME:
+        return f"longer than {MAX_NAME} characters"
     if not name.isidentifier():
         return "not a valid identifier"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
@@ -64,7 +102,7 @@ def identifier_problem(name: str) -> str | None:
         return "the name of a Python builtin"
     if name in _MODULE_ATTRS:
         return "an attribute every nn.Module already has"
-    if name in ("self", "x", "nn", "torch", "F", "OrderedDict", "math"):
+    if name in ("self", "x") or name in EMITTED_GLOBALS:
         return "reserved by the emitted code"
     return None
 

@@ -6,20 +6,28 @@ from Lark escapes this module.
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any, ClassVar
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
+from lark.visitors import Transformer_NonRecursive
 
 from archc.dsl import ast
 from archc.dsl.diagnostics import ArchcError, Diagnostic, Span
 
 #: The largest spec file archc reads, in bytes.
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
+#: The deepest nesting of the syntax tree (brackets, parentheses, operators, conditions): far
+#: below Python's recursion limit, so that no pass over the tree can exhaust the stack.
+MAX_NESTING = 100
+#: The longest integer literal, in digits (larger numbers are no sizes).
+MAX_INT_DIGITS = 18
 
 
 class ArchIndenter(Indenter):
@@ -186,12 +194,38 @@ def parse_text(text: str, file: str = "<string>") -> ast.Module:
             ],
             {file: text},
         ) from None
+    _check_nesting(tree, file, text)
+    return _transform(tree, file, text)  # type: ignore[no-any-return]
+
+
+def _transform(tree: Tree[Token], file: str, text: str) -> Any:
     try:
-        return _ToAst(file).transform(tree)  # type: ignore[no-any-return]
+        return _ToAst(file).transform(tree)
     except VisitError as e:
         if isinstance(e.orig_exc, ArchcError):
             raise ArchcError(e.orig_exc.diagnostics, {file: text}) from None
         raise
+
+
+def _check_nesting(tree: Tree[Token], file: str, text: str) -> None:
+    """Refuse a tree nested deeper than :data:`MAX_NESTING` (walked without recursion)."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            line, col = (meta.line, meta.column) if not getattr(meta, "empty", True) else (1, 1)
+            raise ArchcError(
+                [
+                    Diagnostic(
+                        Span(file, line, col),
+                        f"spec too big: nested more than {MAX_NESTING} levels deep",
+                        "split the expression or the sequence into named parts",
+                    )
+                ],
+                {file: text},
+            )
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
 def parse_expr(text: str, file: str = "<command line>") -> ast.Expr:
@@ -200,7 +234,9 @@ def parse_expr(text: str, file: str = "<command line>") -> ast.Expr:
         tree = _lark().parse(text, start="expr")
     except UnexpectedInput as e:
         raise _syntax_error(e, file, text) from None
-    return _ToAst(file).transform(tree)  # type: ignore[no-any-return]
+    _check_nesting(tree, file, text)
+    expr: ast.Expr = _transform(tree, file, text)
+    return expr
 
 
 def _bad_dedent_line(source: str) -> int:
@@ -225,7 +261,25 @@ def _bad_dedent_line(source: str) -> int:
 _NAME_RE = re.compile(r"[^\W\d]\w*")
 
 
-class _ToAst(Transformer[Token, Any]):
+def _segments(token: Token, span: Span) -> tuple[ast.Segment, ...]:
+    """``layer2..layer4.*.bn3`` as segments: split at single dots; ``..`` makes a range."""
+    out: list[ast.Segment] = []
+    for part in _SINGLE_DOT.split(str(token)):
+        lo, dots, hi = part.partition("..")
+        if dots and "*" in (lo, hi):
+            raise ArchcError.at(span, f"'{part}': a range goes from one name or index to another, not '*'")
+        out.append(ast.Segment(lo, hi if dots else None))
+    return tuple(out)
+
+
+_SINGLE_DOT = re.compile(r"(?<!\.)\.(?!\.)")
+
+
+def _as_flow(v: Any) -> ast.Flow:
+    return v if isinstance(v, ast.Flow) else ast.Flow(v, (), v.span)
+
+
+class _ToAst(Transformer_NonRecursive[Token, Any]):
     """Lark tree to :mod:`archc.dsl.ast` dataclasses."""
 
     def __init__(self, file: str):
@@ -241,6 +295,20 @@ class _ToAst(Transformer[Token, Any]):
         return Span(self.file, tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
 
     # ------------------------------------------------------------ top level
+    @v_args(meta=True)
+    def derived_block(self, meta: Any, c: list[Any]) -> ast.BlockDef:
+        name, params, base, args, *edits = c
+        return ast.BlockDef(
+            str(name),
+            tuple(params or ()),
+            (),
+            self._span(meta),
+            self.file,
+            base=str(base),
+            base_args=tuple(args or ()),
+            edits=tuple(edits),
+        )
+
     @v_args(meta=True)
     def start(self, meta: Any, items: list[Any]) -> ast.Module:
         module = ast.Module(self.file)
@@ -297,24 +365,67 @@ class _ToAst(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def insert(self, meta: Any, c: list[Any]) -> ast.Insert:
-        label, call, position, target = c
-        return ast.Insert(str(label), call, str(position), target, self._span(meta))
+        label, element, position, target = c
+        el = replace(element, label=str(label), label_span=self._tspan(label))
+        return ast.Insert(str(label), el, str(position), target, self._span(meta))
 
     @v_args(meta=True)
     def replace(self, meta: Any, c: list[Any]) -> ast.Replace:
-        return ast.Replace(c[0], c[1], self._span(meta))
+        target, element, scope = c
+        if scope is not None:
+            if target.scope is not None:
+                raise ArchcError.at(
+                    self._tspan(scope), "this edit already names a scope with 'in'", "name the scope once"
+                )
+            target = replace(target, scope=_segments(scope, self._tspan(scope)))
+        return ast.Replace(target, element, self._span(meta))
 
     @v_args(meta=True)
     def remove(self, meta: Any, c: list[Any]) -> ast.Remove:
         return ast.Remove(c[0], self._span(meta))
 
-    def target(self, c: list[Token]) -> tuple[str, ...]:
-        return tuple(str(t) for t in c)
+    @v_args(meta=True)
+    def new_layer(self, meta: Any, c: list[Any]) -> ast.Element:
+        layer, repeat, cond = c
+        return ast.Element(None, None, layer, repeat, cond, self._span(meta))
+
+    @v_args(meta=True)
+    def target(self, meta: Any, c: list[Token]) -> ast.Target:
+        path, scope = c
+        return ast.Target(
+            _segments(path, self._tspan(path)),
+            _segments(scope, self._tspan(scope)) if scope is not None else None,
+            self._span(meta),
+        )
 
     # ------------------------------------------------------------ statements
     @v_args(meta=True)
     def input_stmt(self, meta: Any, c: list[Token]) -> ast.InputStmt:
-        return ast.InputStmt(tuple(int(p) for p in str(c[0]).split("x")), self._span(meta))
+        parts = str(c[0]).split("x")
+        if any(len(p) > MAX_INT_DIGITS for p in parts):
+            raise ArchcError.at(self._tspan(c[0]), "spec too big: a size in this shape is too large")
+        return ast.InputStmt(tuple(int(p) for p in parts), self._span(meta))
+
+    @v_args(meta=True)
+    def let_stmt(self, meta: Any, c: list[Any]) -> ast.Let:
+        return ast.Let(str(c[0]), c[1], self._span(meta))
+
+    @v_args(meta=True)
+    def require_stmt(self, meta: Any, c: list[Any]) -> ast.Require:
+        cond, message = c
+        return ast.Require(cond, str(message)[1:-1] if message is not None else None, self._span(meta))
+
+    @v_args(meta=True)
+    def init_stmt(self, meta: Any, c: list[Any]) -> ast.InitStmt:
+        call, *rest = c
+        cond = rest.pop() if rest else None
+        targets = tuple(t for t in rest if t is not None)
+        return ast.InitStmt(call, targets, cond, self._span(meta))
+
+    @v_args(meta=True)
+    def choice(self, meta: Any, c: list[Any]) -> ast.Choice:
+        then, cond, other = c
+        return ast.Choice(_as_flow(then), cond, _as_flow(other), self._span(meta))
 
     @v_args(meta=True)
     def assign(self, meta: Any, c: list[Any]) -> ast.Assign:
@@ -454,11 +565,20 @@ class _ToAst(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def int_(self, meta: Any, c: list[Token]) -> ast.Num:
+        if len(c[0]) > MAX_INT_DIGITS:
+            raise ArchcError.at(
+                self._span(meta), f"number too large: {len(c[0])} digits (the limit is {MAX_INT_DIGITS})"
+            )
         return ast.Num(int(c[0]), self._span(meta))
 
     @v_args(meta=True)
     def float_(self, meta: Any, c: list[Token]) -> ast.Num:
-        return ast.Num(float(c[0]), self._span(meta))
+        value = float(c[0])
+        if not math.isfinite(value) or len(c[0]) > 64:
+            raise ArchcError.at(
+                self._span(meta), f"number too large: {str(c[0])[:20]}", "use a finite number"
+            )
+        return ast.Num(value, self._span(meta))
 
     @v_args(meta=True)
     def string(self, meta: Any, c: list[Token]) -> ast.Str:

@@ -1,20 +1,23 @@
-"""Resolving a network: its parameters, body, input shape and the blocks it sees.
+"""Resolving a network: its parameters, body, input shape, edits and the blocks it sees.
 
 A network is either written out (``network resnet(...):`` and a body) or derived from another
 (``network resnet50 = resnet(bottleneck, [3, 4, 6, 3])``), optionally with edits
-(``with: insert se: se(reduction) after bottleneck.bn3``).  Edits rewrite copies of block
-definitions, so the original network is unchanged.
+(``with: insert se: se(reduction) after layer4.*.bn3``).  A block may be derived the same way
+(``block se_bottleneck(reduction=16) = bottleneck with: insert se: se(reduction) after bn3``).
+Edits are not applied here: they travel with the network (or the derived block) and the
+elaborator applies them where their targets match (:mod:`archc.dsl.targets`), so that they can
+reach any layer of any instance.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from archc.dsl import ast
 from archc.dsl.diagnostics import NOWHERE, ArchcError, DiagnosticSink, Span, UsageError
 from archc.dsl.loader import Program
-from archc.dsl.values import Evaluator, Value, literal, suggest
+from archc.dsl.values import Evaluator, Value, suggest
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Network:
     input_span: Span
     span: Span
     file: str
+    edits: tuple[ast.Edit, ...] = ()
 
 
 @dataclass
@@ -38,7 +42,7 @@ class _Recipe:
     body: tuple[ast.Stmt, ...]
     blocks: dict[str, ast.BlockDef]
     fixed: dict[str, ast.Expr]  # parameter defaults replaced by a derived network's arguments
-    edits: list[tuple[ast.NetworkDef, ast.Edit]]
+    edits: list[ast.Edit]
 
 
 def resolve(
@@ -95,21 +99,24 @@ def resolve(
             sink.diagnostics.extend(e.diagnostics)
         spans[p.name] = expr.span
     sink.raise_if_any(program.sources)
-    blocks = dict(recipe.blocks)
-    for owner, edit in recipe.edits:
-        try:
-            _apply_edit(blocks, recipe, owner, edit, evaluator, values)
-        except ArchcError as e:
-            sink.diagnostics.extend(e.diagnostics)
+    blocks = _derived_blocks(recipe.blocks, sink)
     sink.raise_if_any(program.sources)
     shape, span = input_shape, Span("<command line>", 0, 0)
     for stmt in recipe.body:
         if isinstance(stmt, ast.InputStmt) and shape is None:
             shape, span = stmt.shape, stmt.span
-    return Network(net.name, values, spans, recipe.body, blocks, shape, span, net.span, net.file)
+    return Network(
+        net.name, values, spans, recipe.body, blocks, shape, span, net.span, net.file, tuple(recipe.edits)
+    )
+
+
+#: The longest chain of derivations (``a = b``, ``b = c``, ...), for networks and for blocks.
+MAX_DERIVE = 32
 
 
 def _recipe(program: Program, net: ast.NetworkDef, stack: list[str]) -> _Recipe:
+    if len(stack) >= MAX_DERIVE:
+        raise ArchcError.at(net.span, f"spec too big: networks derived more than {MAX_DERIVE} deep")
     if net.name in stack:
         chain = " -> ".join([*stack[stack.index(net.name) :], net.name])
         raise ArchcError.at(net.span, f"cycle: network derives from itself: {chain}", "break the cycle")
@@ -143,68 +150,78 @@ def _recipe(program: Program, net: ast.NetworkDef, stack: list[str]) -> _Recipe:
     for p in own:
         if p.name in names:
             raise ArchcError.at(p.span, f"parameter '{p.name}' is already a parameter of '{base.name}'")
-    edits = [*recipe.edits, *((net, e) for e in net.edits)]
+    edits = [*recipe.edits, *net.edits]
     return _Recipe([*recipe.params, *own], recipe.body, recipe.blocks, fixed, edits)
 
 
-# ------------------------------------------------------------------ edits
+# ------------------------------------------------------------------ derived blocks
 
 
-def _apply_edit(
-    blocks: dict[str, ast.BlockDef],
-    recipe: _Recipe,
-    owner: ast.NetworkDef,
-    edit: ast.Edit,
-    evaluator: Evaluator,
-    values: dict[str, Value],
-) -> None:
-    target = edit.target
-    call = None if isinstance(edit, ast.Remove) else edit.call
-    if call is not None:  # arguments are the derived network's values, copied in as constants
-        call = replace(
-            call,
-            args=tuple(replace(a, value=literal(evaluator.ev(a.value, values), a.span)) for a in call.args),
+def _derived_blocks(blocks: dict[str, ast.BlockDef], sink: DiagnosticSink) -> dict[str, ast.BlockDef]:
+    """Every block written out: a derived block takes its base's body, its base's parameters
+    (defaults replaced by the arguments it gives) and its own, and its base's edits then its own."""
+    out: dict[str, ast.BlockDef] = {}
+
+    def resolve_block(name: str, stack: list[str]) -> ast.BlockDef | None:
+        if name in out:
+            return out[name]
+        block = blocks[name]
+        if block.base is None:
+            out[name] = block
+            return block
+        if name in stack:
+            chain = " -> ".join([*stack[stack.index(name) :], name])
+            sink.error(block.span, f"cycle: block derives from itself: {chain}", "break the cycle")
+            return None
+        if len(stack) >= MAX_DERIVE:
+            sink.error(block.span, f"spec too big: blocks derived more than {MAX_DERIVE} deep")
+            return None
+        if block.base not in blocks:
+            sink.error(block.span, f"unknown block '{block.base}'", suggest(block.base, blocks))
+            return None
+        base = resolve_block(block.base, [*stack, name])
+        if base is None:
+            return None
+        names = [p.name for p in base.params]
+        params = list(base.params)
+        given: set[str] = set()
+        for i, arg in enumerate(block.base_args):
+            if arg.name is None:
+                if any(a.name for a in block.base_args[:i]):
+                    sink.error(arg.span, "positional argument after a keyword argument")
+                    return None
+                if i >= len(names):
+                    sink.error(arg.span, f"'{base.name}' takes {len(names)} parameters, got more")
+                    return None
+                key = names[i]
+            elif arg.name not in names:
+                sink.error(arg.span, f"'{base.name}' has no parameter '{arg.name}'", suggest(arg.name, names))
+                return None
+            else:
+                key = arg.name
+            if key in given:
+                sink.error(arg.span, f"{base.name}: argument '{key}' given twice")
+                return None
+            given.add(key)
+            params[names.index(key)] = ast.Param(key, arg.value, arg.span)
+        for p in block.params:
+            if p.name in names:
+                sink.error(p.span, f"parameter '{p.name}' is already a parameter of '{base.name}'")
+                return None
+        derived = ast.BlockDef(
+            block.name,
+            (*params, *block.params),
+            base.body,
+            block.span,
+            block.file,
+            edits=(*base.edits, *block.edits),
         )
-    verb = type(edit).__name__.lower()
-    if target[0] in blocks:
-        block = blocks[target[0]]
-        if len(target) == 1:
-            if not isinstance(edit, ast.Insert) or edit.position != "after":
-                raise ArchcError.at(
-                    edit.span, f"{verb} needs a layer inside '{block.name}'", f"name it as {block.name}.LAYER"
-                )
-            blocks[block.name] = replace(block, body=_append_to_output(block, edit, call))
-            return
-        body, found = _edit_body(block.body, target[1:], edit, call)
-        if not found:
-            raise ArchcError.at(
-                edit.span,
-                f"{verb}: block '{block.name}' has no layer '{'.'.join(target[1:])}'",
-                suggest(target[-1], labels(block.body)) or f"its layers: {', '.join(labels(block.body))}",
-            )
-        blocks[block.name] = replace(block, body=body)
-        return
-    body, found = _edit_body(recipe.body, target, edit, call)
-    if not found:
-        raise ArchcError.at(
-            edit.span,
-            f"{verb}: no block or layer named '{'.'.join(target)}'",
-            suggest(target[0], [*blocks, *labels(recipe.body)]),
-        )
-    recipe.body = body
+        out[name] = derived
+        return derived
 
-
-def _append_to_output(block: ast.BlockDef, edit: ast.Insert, call: ast.Call | None) -> tuple[ast.Stmt, ...]:
-    assert call is not None
-    new = ast.Element(edit.label, edit.span, call, None, None, edit.span)
-    body = list(block.body)
-    for i in range(len(body) - 1, -1, -1):
-        stmt = body[i]
-        if isinstance(stmt, ast.Return | ast.FlowStmt):
-            flow = stmt.value
-            body[i] = replace(stmt, value=ast.Flow(flow, (new,), flow.span))
-            return tuple(body)
-    raise ArchcError.at(edit.span, f"block '{block.name}' has no output to insert after")
+    for name in blocks:
+        resolve_block(name, [])
+    return out
 
 
 def labels(body: tuple[ast.Stmt, ...]) -> list[str]:
@@ -219,6 +236,9 @@ def labels(body: tuple[ast.Stmt, ...]) -> list[str]:
         elif isinstance(v, ast.Merge):
             for o in v.operands:
                 walk_flow(o)
+        elif isinstance(v, ast.Choice):
+            walk_flow(v.then)
+            walk_flow(v.other)
 
     def walk_el(el: ast.Element) -> None:
         if el.label:
@@ -231,63 +251,3 @@ def labels(body: tuple[ast.Stmt, ...]) -> list[str]:
         if isinstance(stmt, ast.Assign | ast.Return | ast.FlowStmt):
             walk_flow(stmt.value)
     return out
-
-
-def _edit_body(
-    body: tuple[ast.Stmt, ...], path: tuple[str, ...], edit: ast.Edit, call: ast.Call | None
-) -> tuple[tuple[ast.Stmt, ...], bool]:
-    found = False
-
-    def edit_chain(chain: tuple[ast.Element, ...]) -> tuple[ast.Element, ...]:
-        nonlocal found
-        out: list[ast.Element] = []
-        for el in chain:
-            el = edit_element(el)
-            if el.label == path[0] and len(path) == 1:
-                found = True
-                if isinstance(edit, ast.Remove):
-                    continue
-                if isinstance(edit, ast.Replace):
-                    assert call is not None
-                    out.append(replace(el, layer=call, repeat=None))
-                    continue
-                assert isinstance(edit, ast.Insert) and call is not None
-                new = ast.Element(edit.label, edit.span, call, None, None, edit.span)
-                out.extend([el, new] if edit.position == "after" else [new, el])
-                continue
-            out.append(el)
-        return tuple(out)
-
-    def edit_element(el: ast.Element) -> ast.Element:
-        if isinstance(el.layer, ast.Seq):
-            if len(path) > 1 and el.label == path[0]:
-                inner, ok = _edit_body(
-                    (ast.FlowStmt(ast.Flow(ast.Var("x", el.span), el.layer.items, el.span), el.span),),
-                    path[1:],
-                    edit,
-                    call,
-                )
-                if ok:
-                    nonlocal found
-                    found = True
-                    stmt = inner[0]
-                    assert isinstance(stmt, ast.FlowStmt)
-                    return replace(el, layer=replace(el.layer, items=stmt.value.chain))
-            return replace(el, layer=replace(el.layer, items=edit_chain(el.layer.items)))
-        return el
-
-    def edit_value(v: ast.Value) -> ast.Value:
-        if isinstance(v, ast.Flow):
-            return replace(v, source=edit_value(v.source), chain=edit_chain(v.chain))
-        if isinstance(v, ast.Merge):
-            return replace(v, operands=tuple(edit_value(o) for o in v.operands))
-        return v
-
-    new_body: list[ast.Stmt] = []
-    for stmt in body:
-        if isinstance(stmt, ast.Assign | ast.Return | ast.FlowStmt):
-            value = edit_value(stmt.value)
-            assert isinstance(value, ast.Flow)
-            stmt = replace(stmt, value=value)
-        new_body.append(stmt)
-    return tuple(new_body), found

@@ -8,10 +8,37 @@ convolution ``out = SymInt(256, "width * 4")``.  Constants fold: ``SymInt(2) * 3
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+#: While code is generated: the names whose concrete value some decision depended on (a
+#: condition that had to be decided, a list length, ...).  Such a name cannot stay a free
+#: constructor argument; the generator makes it a constant and generates again.
+_BAKED: ContextVar[set[str] | None] = ContextVar("archc_baked", default=None)
+
+
+@contextmanager
+def tracking_baked() -> Iterator[set[str]]:
+    """Collect the names baked while the block runs."""
+    baked: set[str] = set()
+    token = _BAKED.set(baked)
+    try:
+        yield baked
+    finally:
+        _BAKED.reset(token)
+
+
+def bake(v: Any) -> None:
+    """Record that ``v``'s concrete value decided something the code cannot say."""
+    baked = _BAKED.get()
+    if baked is not None:
+        baked.update(names(v))
+
+
 # Binding strength of an expression's top-level operator: higher binds tighter.
-ATOM, POWER, UNARY, PRODUCT, SUM = 100, 40, 30, 20, 10
+ATOM, POWER, UNARY, PRODUCT, SUM, COMPARE, NOT, AND, OR, TERNARY = 100, 40, 30, 20, 10, 7, 6, 5, 4, 2
 _PREC = {"+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "//": PRODUCT, "%": PRODUCT}
 
 
@@ -73,10 +100,95 @@ class _Sym:
         return f"{type(self).__name__}({self._v()!r}, {self.expr!r})"
 
 
+class SymBool:
+    """A condition that depends on symbols: its concrete value (for the instance at hand) and
+    its Python expression (``stride != 1 or in_channels != width * 4``).
+
+    It is not a ``bool`` (Python forbids subclassing it): code that needs the concrete value
+    calls ``bool()``, which records the symbols as baked."""
+
+    __slots__ = ("expr", "free", "prec", "value")
+
+    def __init__(self, value: bool, expr: str, prec: int, free: frozenset[str]):
+        self.value = bool(value)
+        self.expr = expr
+        self.prec = prec
+        self.free = free
+
+    def __bool__(self) -> bool:
+        bake(self)
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"SymBool({self.value!r}, {self.expr!r})"
+
+
+def compare(op: str, a: Any, b: Any, value: bool) -> Any:
+    """``a op b`` for a comparison or ``and``/``or``: a :class:`SymBool` when either side is
+    symbolic, else ``value``."""
+    free = names(a) | names(b)
+    if not free:
+        return value
+    prec = {"and": AND, "or": OR}.get(op, COMPARE)
+    return SymBool(value, f"{_wrap(a, prec, False)} {op} {_wrap(b, prec + 1, False)}", prec, free)
+
+
+def negate(a: Any) -> Any:
+    """``not a``."""
+    if not names(a):
+        return not a
+    return SymBool(not concrete(a), f"not {_wrap(a, NOT, False)}", NOT, names(a))
+
+
+def select(cond: Any, then: Any, other: Any) -> Any:
+    """``then if cond else other``: symbolic when the condition is, for numbers and flags;
+    None when the two cannot be one expression (the caller then decides with ``bool(cond)``)."""
+    if not names(cond):
+        return then if cond else other
+    taken = then if concrete(cond) else other
+    free = names(cond) | names(then) | names(other)
+    then_code, cond_code = _wrap(then, TERNARY + 1, False), _wrap(cond, TERNARY + 1, False)
+    text = f"{then_code} if {cond_code} else {_wrap(other, TERNARY, False)}"
+    plain = concrete(taken)
+    if isinstance(plain, bool):
+        return SymBool(plain, text, TERNARY, free)
+    if isinstance(plain, int):
+        return SymInt(plain, text, TERNARY, free)
+    if isinstance(plain, float):
+        return SymFloat(plain, text, TERNARY, free)
+    return None
+
+
+def call(func: str, args: list[Any], value: Any) -> Any:
+    """``max(a, b)`` and other builtins over symbols: symbolic when an argument is."""
+    free: frozenset[str] = frozenset()
+    for a in args:
+        free |= names(a)
+    if not free or not isinstance(value, int | float) or isinstance(value, bool):
+        return value
+    text = f"{func}({', '.join(code(a) for a in args)})"
+    if isinstance(value, int):
+        return SymInt(value, text, ATOM, free)
+    return SymFloat(value, text, ATOM, free)
+
+
+def concrete(v: Any) -> Any:
+    """The plain value of a possibly symbolic one (without baking anything)."""
+    if isinstance(v, SymBool):
+        return v.value
+    if isinstance(v, _Sym):
+        return v._v()
+    if isinstance(v, list):
+        return [concrete(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(concrete(x) for x in v)
+    return v
+
+
 def code(v: Any) -> str:
     """Python source for a value: a symbol's expression, or a literal."""
-    if isinstance(v, _Sym) and v.free:
-        return v.expr
+    if getattr(v, "free", None):
+        return str(v.expr)
     if isinstance(v, bool):
         return "True" if v else "False"
     if isinstance(v, int):
@@ -97,8 +209,9 @@ def code(v: Any) -> str:
 
 def names(v: Any) -> frozenset[str]:
     """The symbols an emitted value refers to."""
-    if isinstance(v, _Sym):
-        return v.free
+    free = getattr(v, "free", None)
+    if isinstance(free, frozenset):
+        return free
     if isinstance(v, list | tuple):
         out: frozenset[str] = frozenset()
         for x in v:
@@ -108,7 +221,7 @@ def names(v: Any) -> frozenset[str]:
 
 
 def _prec(v: Any) -> int:
-    if isinstance(v, _Sym) and v.free:
+    if isinstance(v, _Sym | SymBool) and v.free:
         return v.prec
     return ATOM if not (isinstance(v, int | float) and v < 0) else UNARY
 
@@ -184,14 +297,18 @@ class SymFloat(_Sym, float):
         return float.__hash__(self)
 
 
-def symbol(name: str, value: Any) -> Any:
-    """A parameter's value as a symbol named ``name`` (lists become ``name[i]`` items)."""
+def symbol(name: str, value: Any, param: str | None = None) -> Any:
+    """A parameter's value as a symbol whose code is ``name`` (list items become ``name[i]``);
+    ``param`` (default ``name``) is what baking it fixes."""
+    param = param or name
     if isinstance(value, bool):
-        return value
+        return SymBool(value, name, ATOM, frozenset([param]))
     if isinstance(value, int):
-        return SymInt(value, name)
+        return SymInt(value, name, ATOM, frozenset([param]))
     if isinstance(value, float):
-        return SymFloat(value, name)
+        return SymFloat(value, name, ATOM, frozenset([param]))
     if isinstance(value, list):
-        return [symbol(f"{name}[{i}]", v) if not isinstance(v, list) else v for i, v in enumerate(value)]
+        return [symbol(f"{name}[{i}]", v, param) for i, v in enumerate(value)]
+    if hasattr(value, "as_symbol"):
+        return value.as_symbol(name, param)
     return value

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from archc.dsl import ast
 from archc.dsl.diagnostics import ArchcError, Span
+from archc.dsl.symbolic import SymBool, bake, call, compare, concrete, negate, select
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +37,32 @@ class ShapeVal:
         return self.shape[i] if i >= 0 and len(field) == 1 else None
 
 
-Value = int | float | bool | str | list[Any] | BlockRef | ShapeVal
+@dataclass(frozen=True, slots=True)
+class OpRef:
+    """An op used as a value: ``act=relu``, ``norm=groupnorm(32)``.  ``args`` are its evaluated
+    arguments (``None`` names a positional one); while code is generated, ``expr`` is the
+    constructor argument it comes from and ``free`` names it."""
+
+    op: str
+    args: tuple[tuple[str | None, Any], ...] = ()
+    expr: str | None = None
+    free: frozenset[str] = frozenset()
+
+    def __str__(self) -> str:
+        if not self.args:
+            return self.op
+        parts = [show(v) if k is None else f"{k}={show(v)}" for k, v in self.args]
+        return f"{self.op}({', '.join(parts)})"
+
+    def as_symbol(self, name: str, param: str) -> OpRef:
+        return replace(self, expr=name, free=frozenset([param]))
+
+
+Value = int | float | bool | str | list[Any] | BlockRef | ShapeVal | OpRef | SymBool
 
 
 def type_name(v: Any) -> str:
-    if isinstance(v, bool):
+    if isinstance(v, bool | SymBool):
         return "a boolean"
     if isinstance(v, int):
         return "an integer"
@@ -53,10 +76,13 @@ def type_name(v: Any) -> str:
         return "a block"
     if isinstance(v, ShapeVal):
         return "a shape"
+    if isinstance(v, OpRef):
+        return "an op"
     return type(v).__name__
 
 
 def show(v: Any) -> str:
+    v = concrete(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, list):
@@ -71,8 +97,9 @@ def suggest(name: str, choices: Any) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-#: The largest integer an expression may produce (a guard against 10**10**10).
+#: The largest integer an expression may produce (a guard against 10**10**10), and the longest list.
 MAX_INT = 2**62
+MAX_LIST = 10_000
 
 
 def _log2(n: Any) -> int:
@@ -91,10 +118,16 @@ _BUILTIN_FUNCS: dict[str, Callable[..., Any]] = {
 
 
 class Evaluator:
-    """Evaluates expressions against variables and the blocks in scope."""
+    """Evaluates expressions against variables, the blocks in scope and the ops.
 
-    def __init__(self, blocks: Mapping[str, object]):
+    Values may be symbolic while code is generated (:mod:`archc.dsl.symbolic`): comparisons,
+    ``and``/``or``/``not``, ``a if c else b``, ``min`` and ``max`` of symbols stay symbolic, so
+    that the emitted class computes them; anything else that needs a symbol's concrete value
+    records it as baked."""
+
+    def __init__(self, blocks: Mapping[str, object], ops: Callable[[str], str | None] | None = None):
         self.blocks = blocks
+        self.ops = ops or _op_name
 
     def ev(self, e: ast.Expr, env: Mapping[str, Value]) -> Value:
         match e:
@@ -107,6 +140,9 @@ class Evaluator:
                     return env[name]
                 if name in self.blocks:
                     return BlockRef(name)
+                op = self.ops(name)
+                if op is not None:
+                    return OpRef(op)
                 raise ArchcError.at(
                     e.span, f"undefined name '{name}'", suggest(name, [*env, *self.blocks]) or None
                 )
@@ -130,6 +166,8 @@ class Evaluator:
                     return r
                 raise ArchcError.at(e.span, f"{type_name(obj)} has no attribute '{field}'")
             case ast.ListLit(items=items):
+                if len(items) > MAX_LIST:
+                    raise ArchcError.at(e.span, f"spec too big: a list of more than {MAX_LIST:,} items")
                 return [self.ev(i, env) for i in items]
             case ast.Index(target=t, index=i):
                 seq, idx = self.ev(t, env), self.ev(i, env)
@@ -137,50 +175,102 @@ class Evaluator:
                     raise ArchcError.at(e.span, f"cannot index {type_name(seq)}")
                 if not isinstance(idx, int) or isinstance(idx, bool):
                     raise ArchcError.at(i.span, f"a list index must be an integer, not {type_name(idx)}")
+                bake(idx)  # the emitted code indexes with the concrete position
                 if not -len(seq) <= idx < len(seq):
                     raise ArchcError.at(e.span, f"index {idx} is out of range for a list of {len(seq)}")
-                return seq[idx]  # type: ignore[no-any-return]
+                return seq[int(idx)]  # type: ignore[no-any-return]
             case ast.Neg(operand=o):
                 num = self.ev(o, env)
                 if not _is_number(num):
                     raise ArchcError.at(e.span, f"cannot negate {type_name(num)}")
                 return -num  # type: ignore[operator]
             case ast.Not(operand=o):
-                return not self._truth(o, env)
+                return negate(self._truth(o, env))  # type: ignore[no-any-return]
             case ast.Ternary(cond=c, then=a, other=b):
-                return self.ev(a, env) if self._truth(c, env) else self.ev(b, env)
-            case ast.BinOp(op="and", left=a, right=b):
-                return self._truth(a, env) and self._truth(b, env)
-            case ast.BinOp(op="or", left=a, right=b):
-                return self._truth(a, env) or self._truth(b, env)
+                return self._ternary(c, a, b, env)
+            case ast.BinOp(op="and" | "or" as op, left=a, right=b):
+                return self._logic(op, a, b, env)
             case ast.BinOp(op=op, left=a, right=b):
                 return self._binop(op, self.ev(a, env), self.ev(b, env), e.span)
             case ast.FCall(func=f, args=args):
-                if f not in _BUILTIN_FUNCS:
-                    raise ArchcError.at(
-                        e.span, f"unknown function '{f}'", f"available: {', '.join(_BUILTIN_FUNCS)}"
-                    )
-                if any(a.name for a in args):
-                    raise ArchcError.at(e.span, f"{f}() takes no keyword arguments")
-                vals = [self.ev(a.value, env) for a in args]
-                try:
-                    return _BUILTIN_FUNCS[f](*vals)  # type: ignore[no-any-return]
-                except (TypeError, ValueError) as err:
-                    raise ArchcError.at(e.span, f"{f}(): {err}") from None
+                return self._fcall(e, f, args, env)
         raise ArchcError.at(getattr(e, "span", Span("?", 0, 0)), "not an expression")  # pragma: no cover
 
-    def _truth(self, e: ast.Expr, env: Mapping[str, Value]) -> bool:
+    def _fcall(self, e: ast.FCall, f: str, args: tuple[ast.Arg, ...], env: Mapping[str, Value]) -> Value:
+        if f in _BUILTIN_FUNCS:
+            if any(a.name for a in args):
+                raise ArchcError.at(e.span, f"{f}() takes no keyword arguments")
+            vals = [self.ev(a.value, env) for a in args]
+            if f in ("len", "log2"):
+                for v in vals:
+                    bake(v)
+            try:
+                value = _BUILTIN_FUNCS[f](*(concrete(v) for v in vals))
+            except (TypeError, ValueError, OverflowError) as err:
+                raise ArchcError.at(e.span, f"{f}(): {err}") from None
+            return call(f, vals, value) if f in ("min", "max", "int") else value  # type: ignore[no-any-return]
+        op = self.ops(f)
+        if op is not None:  # an op with arguments, as a value: norm=groupnorm(32)
+            return OpRef(op, tuple((a.name, self.ev(a.value, env)) for a in args))
+        if f in self.blocks:
+            raise ArchcError.at(
+                e.span,
+                f"'{f}(...)' calls a block; a block is a value only by its name",
+                f"pass '{f}' and give its arguments where it is used",
+            )
+        raise ArchcError.at(
+            e.span, f"unknown function '{f}'", f"available: {', '.join(_BUILTIN_FUNCS)}, or an op"
+        )
+
+    def _ternary(self, c: ast.Expr, a: ast.Expr, b: ast.Expr, env: Mapping[str, Value]) -> Value:
+        cond = self._truth(c, env)
+        if not isinstance(cond, SymBool):
+            return self.ev(a, env) if cond else self.ev(b, env)
+        taken, other = (a, b) if cond.value else (b, a)
+        value = self.ev(taken, env)
+        try:
+            alternative = self.ev(other, env)
+        except ArchcError:  # the other branch does not hold here: decide now
+            bake(cond)
+            return value
+        then, otherwise = (value, alternative) if cond.value else (alternative, value)
+        result = select(cond, then, otherwise)
+        if result is None:  # lists, blocks, ops: no one expression for both
+            bake(cond)
+            return value
+        return result  # type: ignore[no-any-return]
+
+    def _logic(self, op: str, a: ast.Expr, b: ast.Expr, env: Mapping[str, Value]) -> Value:
+        left = self._truth(a, env)
+        if not isinstance(left, SymBool):  # short-circuit on a known value
+            if (op == "and") != bool(left):
+                return left
+            return self._truth(b, env)
+        try:
+            right = self._truth(b, env)
+        except ArchcError:
+            bake(left)
+            if (op == "and") != left.value:
+                return left.value
+            raise
+        value = (left.value and concrete(right)) if op == "and" else (left.value or concrete(right))
+        return compare(op, left, right, bool(value))  # type: ignore[no-any-return]
+
+    def _truth(self, e: ast.Expr, env: Mapping[str, Value]) -> bool | SymBool:
         v = self.ev(e, env)
-        if not isinstance(v, bool):
+        if not isinstance(v, bool | SymBool):
             raise ArchcError.at(e.span, f"expected a condition, got {type_name(v)} {show(v)}")
         return v
 
     def _binop(self, op: str, a: Value, b: Value, span: Span) -> Value:
         if op in ("==", "!="):
-            same = (a == b and type(a) is type(b)) or (_is_number(a) and _is_number(b) and a == b)
-            return same if op == "==" else not same
+            ca, cb = concrete(a), concrete(b)
+            same = (ca == cb and type(ca) is type(cb)) or (_is_number(ca) and _is_number(cb) and ca == cb)
+            return compare(op, a, b, same if op == "==" else not same)  # type: ignore[no-any-return]
         if not (_is_number(a) and _is_number(b)):
             if op == "+" and isinstance(a, list) and isinstance(b, list):
+                if len(a) + len(b) > MAX_LIST:
+                    raise ArchcError.at(span, f"spec too big: a list of more than {MAX_LIST:,} items")
                 return a + b
             raise ArchcError.at(span, f"cannot apply '{op}' to {type_name(a)} and {type_name(b)}")
         assert isinstance(a, int | float) and isinstance(b, int | float)
@@ -188,37 +278,43 @@ class Evaluator:
         y: float = b
         if op in ("/", "//", "%") and y == 0:
             raise ArchcError.at(span, "division by zero")
+        if op in ("<", "<=", ">", ">="):
+            ok = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+            return compare(op, a, b, ok)  # type: ignore[no-any-return]
         result: Value
-        match op:
-            case "+":
-                result = x + y
-            case "-":
-                result = x - y
-            case "*":
-                result = x * y
-            case "/":
-                result = x / y
-            case "//":
-                result = x // y
-            case "%":
-                result = x % y
-            case "<":
-                return x < y
-            case "<=":
-                return x <= y
-            case ">":
-                return x > y
-            case ">=":
-                return x >= y
-            case _:  # pragma: no cover
-                raise ArchcError.at(span, f"unknown operator {op}")
-        if abs(result) > MAX_INT:
+        try:
+            match op:
+                case "+":
+                    result = x + y
+                case "-":
+                    result = x - y
+                case "*":
+                    result = x * y
+                case "/":
+                    result = x / y
+                case "//":
+                    result = x // y
+                case "%":
+                    result = x % y
+                case _:  # pragma: no cover
+                    raise ArchcError.at(span, f"unknown operator {op}")
+        except OverflowError:
+            raise ArchcError.at(span, f"number too large ({op} overflows)") from None
+        if abs(result) > MAX_INT or (isinstance(result, float) and not math.isfinite(result)):
             raise ArchcError.at(span, f"number too large ({op} gives more than 2**62)")
         return result
 
 
+def _op_name(name: str) -> str | None:
+    """The registry name of op ``name`` (or an alias), or None."""
+    from archc.dsl.ops import lookup
+
+    op = lookup(name)
+    return op.name if op is not None else None
+
+
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    return isinstance(v, int | float) and not isinstance(v, bool)  # SymInt and SymFloat included
 
 
 def literal(v: Value, span: Span) -> ast.Expr:
@@ -233,4 +329,7 @@ def literal(v: Value, span: Span) -> ast.Expr:
         return ast.ListLit(tuple(literal(x, span) for x in v), span)
     if isinstance(v, BlockRef):
         return ast.Name(v.name, span)
+    if isinstance(v, OpRef):
+        args = tuple(ast.Arg(k, literal(x, span), span) for k, x in v.args)
+        return ast.FCall(v.op, args, span) if args else ast.Name(v.op, span)
     raise ArchcError.at(span, f"{type_name(v)} cannot be passed here")

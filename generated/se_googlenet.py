@@ -97,7 +97,8 @@ class Inception(nn.Module):
         b2 = self.branch2(x)
         b3 = self.branch3(x)
         b4 = self.branch4(x)
-        return self.se(torch.cat([b1, b2, b3, b4], dim=1))
+        out = torch.cat([b1, b2, b3, b4], dim=1)
+        return self.se(out)
 
 
 class SeGooglenet(nn.Module):

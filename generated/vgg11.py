@@ -15,28 +15,41 @@ from torch import nn
 class Vgg11(nn.Module):
     """Network ``vgg11`` from specs/vgg11.arch: input 3x224x224, output 1000."""
 
-    def __init__(self, dropout: float = 0.5, num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        batch_norm: bool = False,
+        dropout: float = 0.5,
+        num_classes: int = 1000,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 64, kernel_size=3, padding=1),
+            *([nn.BatchNorm2d(64)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
             nn.Conv2d(64, 128, kernel_size=3, padding=1),
+            *([nn.BatchNorm2d(128)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
             nn.Conv2d(128, 256, kernel_size=3, padding=1),
+            *([nn.BatchNorm2d(256)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(256, 256, kernel_size=3, padding=1),
+            *([nn.BatchNorm2d(256)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
             nn.Conv2d(256, 512, kernel_size=3, padding=1),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
         )
@@ -61,7 +74,7 @@ class Vgg11(nn.Module):
 
 def vgg11(**kwargs: Any) -> Vgg11:
     """Build ``vgg11`` as specified in specs/vgg11.arch (depths=[1, 1, 2, 2, 2],
-    batch_norm=False, dropout=0.5, num_classes=1000). Input (B, 3, 224, 224) ->
+    batch_norm=false, dropout=0.5, num_classes=1000). Input (B, 3, 224, 224) ->
     output (B, 1000); 132,863,336 parameters (132.86M); 7,609,090,048 MACs (7.61G)
     in convolutions, linear layers and attention, for one sample.
     """

@@ -15,60 +15,65 @@ from torch import nn
 class Vgg19Bn(nn.Module):
     """Network ``vgg19_bn`` from specs/vgg19_bn.arch: input 3x224x224, output 1000."""
 
-    def __init__(self, dropout: float = 0.5, num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        batch_norm: bool = True,
+        dropout: float = 0.5,
+        num_classes: int = 1000,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 64, kernel_size=3, padding=1),
-            nn.BatchNorm2d(64),
+            *([nn.BatchNorm2d(64)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(64, 64, kernel_size=3, padding=1),
-            nn.BatchNorm2d(64),
+            *([nn.BatchNorm2d(64)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
             nn.Conv2d(64, 128, kernel_size=3, padding=1),
-            nn.BatchNorm2d(128),
+            *([nn.BatchNorm2d(128)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(128, 128, kernel_size=3, padding=1),
-            nn.BatchNorm2d(128),
+            *([nn.BatchNorm2d(128)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
             nn.Conv2d(128, 256, kernel_size=3, padding=1),
-            nn.BatchNorm2d(256),
+            *([nn.BatchNorm2d(256)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(256, 256, kernel_size=3, padding=1),
-            nn.BatchNorm2d(256),
+            *([nn.BatchNorm2d(256)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(256, 256, kernel_size=3, padding=1),
-            nn.BatchNorm2d(256),
+            *([nn.BatchNorm2d(256)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(256, 256, kernel_size=3, padding=1),
-            nn.BatchNorm2d(256),
+            *([nn.BatchNorm2d(256)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
             nn.Conv2d(256, 512, kernel_size=3, padding=1),
-            nn.BatchNorm2d(512),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
-            nn.BatchNorm2d(512),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
-            nn.BatchNorm2d(512),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
-            nn.BatchNorm2d(512),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
-            nn.BatchNorm2d(512),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
-            nn.BatchNorm2d(512),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
-            nn.BatchNorm2d(512),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.Conv2d(512, 512, kernel_size=3, padding=1),
-            nn.BatchNorm2d(512),
+            *([nn.BatchNorm2d(512)] if batch_norm else []),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
         )
@@ -93,7 +98,7 @@ class Vgg19Bn(nn.Module):
 
 def vgg19_bn(**kwargs: Any) -> Vgg19Bn:
     """Build ``vgg19_bn`` as specified in specs/vgg19_bn.arch (depths=[2, 2, 4, 4, 4],
-    batch_norm=True, dropout=0.5, num_classes=1000). Input (B, 3, 224, 224) ->
+    batch_norm=true, dropout=0.5, num_classes=1000). Input (B, 3, 224, 224) ->
     output (B, 1000); 143,678,248 parameters (143.68M); 19,632,062,464 MACs (19.63G)
     in convolutions, linear layers and attention, for one sample.
     """

@@ -53,10 +53,11 @@ def test_counts_and_state_dict(spec: str, sets: list[str], ref: str, other: bool
         assert c.macs + c.totals.macs_other == m["macs"]
     assert list(c.output_shape) == m["output_shape"][1:]
     assert list(c.input_shape) == m["input_shape"][1:]
-    ours = c.state_dict_shapes()
-    theirs = {k: tuple(s) for k, s in m["state_dict"]}
+    ours = list(c.state_dict_shapes().items())
+    theirs = [(k, tuple(s)) for k, s in m["state_dict"]]
     assert sorted(ours) == sorted(theirs)
-    assert ours == theirs
+    if not ref.startswith("rcan"):  # the official RCAN registers add_mean before the body
+        assert ours == theirs  # in the reference's order, as state_dict() lists them
     assert len(ours) == m["num_state_dict_entries"]
 
 

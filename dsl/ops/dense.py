@@ -92,7 +92,19 @@ class Attention(Op):
             bias=unless_default(a["bias"], True),
             batch_first=True,
         )
-        return Emission(module, call="{m}({x}, {x}, {x}, need_weights=False)[0]")
+        wrapped = ctor(
+            "SelfAttention",
+            Dim(ins[0][1]),
+            a["heads"],
+            dropout=unless_default(a["dropout"], 0.0),
+            bias=unless_default(a["bias"], True),
+        )
+        return Emission(
+            module,
+            call="{m}({x}, {x}, {x}, need_weights=False)[0]",
+            seq_module=wrapped,
+            helpers=("SelfAttention",),
+        )
 
 
 @register("class_token")

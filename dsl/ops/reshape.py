@@ -12,6 +12,7 @@ from archc.dsl.ops.base import (
     Op,
     OpError,
     Shape,
+    code_of,
     ctor,
     register,
     unless_default,
@@ -63,7 +64,7 @@ class Token(Op):
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
-            call=f"{{x}}[:, {a['index']}]",
+            call=f"{{x}}[:, {code_of(a['index'])}]",
             seq_module=ctor("SelectToken", a["index"]),
             helpers=("SelectToken",),
         )
