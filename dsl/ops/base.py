@@ -207,6 +207,8 @@ class Op:
     # that takes only feature maps (conv, bn, pooling) and "any" otherwise (elementwise ops, and
     # ops on the last dimension such as layernorm).
     layout: ClassVar[str | None] = None
+    # How it reads a rank, where that differs from "a vector (D)", "tokens (NxD)", "an image (CxHxW)"
+    rank_names: ClassVar[dict[int, str]] = {}
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         return ins[0]
@@ -230,10 +232,12 @@ class Op:
     def check_rank(self, ins: list[Shape]) -> None:
         for s in ins:
             if len(s) not in self.ranks:
-                want = " or ".join(_RANK_WORDS[r] for r in self.ranks)
-                raise OpError(
-                    f"{self.name}: expects {want}, got {describe(s)}", _rank_hint(len(s), self.ranks)
-                )
+                words = {**_RANK_WORDS, **self.rank_names}
+                want = " or ".join(words[r] for r in self.ranks)
+                hint = _rank_hint(len(s), self.ranks)
+                if isinstance(s, ChannelsLast) and 2 in self.ranks:
+                    hint = "permute back (permute(0, 3, 1, 2)), then make tokens (tokens)"
+                raise OpError(f"{self.name}: expects {want}, got {describe(s)}", hint)
         self.check_layout(ins)
 
     def check_layout(self, ins: list[Shape]) -> None:
@@ -250,7 +254,7 @@ class Op:
                 )
             hint = "permute(0, 2, 3, 1) first, as torchvision's ConvNeXt and Swin do"
             if 1 in self.ranks:
-                hint = f"pool and flatten first (gap -> flatten), or {hint}, to act on each pixel's channels"
+                hint = "pool and flatten first (gap -> flatten); or, to act on each pixel's channels, " + hint
             raise OpError(
                 f"{self.name}: expects a channels-last map (HxWxC), "
                 f"got a channels-first map {fmt(s)} (CxHxW)",

@@ -179,12 +179,11 @@ class Conv1d(Op):
     def check_rank(self, ins: list[Shape]) -> None:
         s = ins[0]
         if len(s) != 2:
-            hint = (
-                "a 1-D signal is CxL, e.g. input 1x16000; for a feature map use conv"
-                if len(s) == 3
-                else "a 1-D signal is CxL, e.g. input 1x16000"
+            hint = "a 1-D signal is CxL, e.g. input 1x16000"
+            raise OpError(
+                f"conv1d: expects a 1-D signal (CxL), got {describe(s)}",
+                hint + ("; a feature map takes conv" if len(s) == 3 else ""),
             )
-            raise OpError(f"conv1d: expects a 1-D signal (CxL), got {describe(s)}", hint)
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         c, length = ins[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from math import prod
-from typing import Any
+from typing import Any, ClassVar
 
 from archc.dsl.ops.base import (
     ArgSpec,
@@ -92,6 +92,7 @@ class GroupNorm(Op):
     )
     ranks = (2, 3)
     layout = "chw"
+    rank_names: ClassVar[dict[int, str]] = {2: "a 1-D signal (CxL)"}
     counted = True
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:

@@ -46,7 +46,13 @@ class Upsample(Op):
             oh, ow = pair(size)
             return (c, oh, ow)
         # PyTorch: floor(input size * scale), computed in double precision as here
-        return (c, floor(h * float(scale)), floor(w * float(scale)))
+        out = (c, floor(h * float(scale)), floor(w * float(scale)))
+        if min(out) <= 0:
+            raise OpError(
+                f"{self.name}: scale {scale:g} leaves no output from {h}x{w}",
+                "a scale below 1 shrinks the map; use a pooling layer to downsample",
+            )
+        return out
 
     def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
         return 0, self.macs_per_output * prod(out)
