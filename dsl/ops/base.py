@@ -374,7 +374,16 @@ def _declaration_problem(cls: Any, aliases: tuple[str, ...]) -> str | None:
 
 
 def lookup(name: str) -> Op | None:
-    return REGISTRY.get(ALIASES.get(name, name))
+    """The op called ``name`` (or an alias of it).  A name the built-in registry lacks is looked
+    up among the installed plugins, whose modules are imported only then (and only the one
+    that declares the name)."""
+    op = REGISTRY.get(ALIASES.get(name, name))
+    if op is None:
+        from archc.dsl.ops.plugins import load_plugin_for
+
+        if load_plugin_for(name):
+            op = REGISTRY.get(ALIASES.get(name, name))
+    return op
 
 
 def pair(v: int | tuple[int, int]) -> tuple[int, int]:
