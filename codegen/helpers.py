@@ -2,11 +2,12 @@
 generated file only when needed, so that the file stands alone.
 
 Where torchvision has the module (``StochasticDepth``, ``LayerNorm2d``, ``Permute``,
-``ShiftedWindowAttention``, ``PatchMerging``), the helper keeps its attribute names, its
-``state_dict`` and its forward arithmetic, so that torchvision's weights load and give the same
-outputs (tests/test_ops.py checks them against outputs recorded from torchvision); emitted code
-never imports torchvision.  Helpers use only ``torch`` and ``nn`` (the names every emitted file
-imports) and are formatted as ``ruff format`` writes them at 88 columns.
+``ShiftedWindowAttention``, ``PatchMerging``, ShuffleNetV2's ``channel_shuffle``), the helper
+keeps its attribute names, its ``state_dict`` and its forward arithmetic, so that torchvision's
+weights load and give the same outputs (tests/test_ops.py checks them against outputs recorded
+from torchvision); emitted code never imports torchvision.  Helpers use only ``torch`` and
+``nn`` (the names every emitted file imports) and are formatted as ``ruff format`` writes them
+at 88 columns.
 """
 
 HELPERS: dict[str, str] = {
@@ -108,6 +109,21 @@ HELPERS: dict[str, str] = {
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.permute(x, self.dims)''',
+    "ChannelShuffle": '''class ChannelShuffle(nn.Module):
+    """Interleaves the channels of ``groups`` groups: torchvision's ShuffleNetV2
+    ``channel_shuffle`` as a module (``nn.ChannelShuffle`` does not export to ONNX)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batchsize, num_channels, height, width = x.size()
+        channels_per_group = num_channels // self.groups
+        x = x.view(batchsize, self.groups, channels_per_group, height, width)
+        x = torch.transpose(x, 1, 2).contiguous()
+        x = x.view(batchsize, num_channels, height, width)
+        return x''',
     "Chunk": '''class Chunk(nn.Module):
     """Part ``index`` of ``chunks`` equal parts of the channels (``x.chunk``)."""
 

@@ -255,6 +255,17 @@ def test_blocks_of_new_ops_build_and_run_with_the_inferred_shapes() -> None:
     assert not isinstance(c.graph.nodes["up"]["in_shapes"][0], ChannelsLast)
 
 
+def test_blocks_of_new_ops_export_to_onnx() -> None:
+    """Emitted code stays exportable: hence torchvision's channel_shuffle, not nn.ChannelShuffle."""
+    import io
+
+    onnx = pytest.importorskip("onnx")
+    model = instantiate(compile_text(BLOCKS, "blocks_onnx")).eval()
+    buf = io.BytesIO()
+    torch.onnx.export(model, (torch.randn(1, 3, 30, 30),), buf, dynamo=False)
+    onnx.checker.check_model(onnx.load_from_string(buf.getvalue()))
+
+
 # ------------------------------------------------------------------ layouts
 
 

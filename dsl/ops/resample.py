@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from math import floor, prod
+from math import floor, isfinite, prod
 from typing import Any, ClassVar
 
 from archc.dsl.ops.base import (
@@ -45,6 +45,8 @@ class Upsample(Op):
         if size is not None:
             oh, ow = pair(size)
             return (c, oh, ow)
+        if not isfinite(float(scale)):  # 1e400 reads as infinity
+            raise OpError(f"{self.name}: scale {scale} is not a finite number", "use a scale such as 2")
         # PyTorch: floor(input size * scale), computed in double precision as here
         out = (c, floor(h * float(scale)), floor(w * float(scale)))
         if min(out) <= 0:

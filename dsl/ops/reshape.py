@@ -198,9 +198,7 @@ class Transpose(Op):
 @register()
 class ChannelShuffle(Op):
     name = "channel_shuffle"
-    summary = (
-        "interleaves the channels of groups (ShuffleNet; nn.ChannelShuffle, as torchvision's channel_shuffle)"
-    )
+    summary = "interleaves the channels of groups (ShuffleNet; torchvision's channel_shuffle as a module)"
     args = (ArgSpec("groups", "pos", aliases=("g",)),)
     ranks = (3,)
 
@@ -217,7 +215,8 @@ class ChannelShuffle(Op):
         return f"channel shuffle {a['groups']}"
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
-        return Emission(ctor("nn.ChannelShuffle", a["groups"]))
+        # not nn.ChannelShuffle: the same numbers, but it does not export to ONNX
+        return Emission(ctor("ChannelShuffle", a["groups"]), helpers=("ChannelShuffle",))
 
 
 @register("split")
