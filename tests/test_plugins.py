@@ -275,6 +275,7 @@ def test_cli_with_installed_plugins(site: Path, tmp_path: Path) -> None:
     ok = _cli(["check", str(EXAMPLE / "se_mish.arch")], site)
     assert ok.returncode == 0, ok.stderr
     assert "se_mish: ok: 3x32x32 -> 10" in ok.stdout
+    assert ok.stdout.strip() in (EXAMPLE / "README.md").read_text()  # the README shows the real line
     listed = _cli(["ops"], site)
     assert listed.returncode == 1
     assert "squeeze_excite(squeeze)" in listed.stdout  # the healthy plugin is listed
