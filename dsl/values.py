@@ -300,7 +300,9 @@ class Evaluator:
                     raise ArchcError.at(span, f"unknown operator {op}")
         except OverflowError:
             raise ArchcError.at(span, f"number too large ({op} overflows)") from None
-        if abs(result) > MAX_INT or (isinstance(result, float) and not math.isfinite(result)):
+        if isinstance(result, float) and not math.isfinite(result):
+            raise ArchcError.at(span, f"number too large ({op} gives a number that is not finite)")
+        if abs(result) > MAX_INT:
             raise ArchcError.at(span, f"number too large ({op} gives more than 2**62)")
         return result
 

@@ -8,9 +8,13 @@ from archc.dsl.ops.base import (
     ArgSpec,
     Emission,
     Op,
+    OpError,
+    QuotedStr,
     Shape,
     ctor,
+    describe,
     register,
+    unless_default,
 )
 
 
@@ -63,3 +67,101 @@ class Dropout(_Elementwise):
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor("nn.Dropout", a["p"]))
+
+
+class _Activation(_Elementwise):
+    """An activation PyTorch has a module for; ``inplace`` is set by the code generator when the
+    input has no other reader, as for ``relu``."""
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            f"{self.torch_module}(inplace=True)" if a.get("inplace") else f"{self.torch_module}()"
+        )
+
+
+@register()
+class ReLU6(_Activation):
+    name = "relu6"
+    summary = "min(max(x, 0), 6) (MobileNetV2)"
+    torch_module = "nn.ReLU6"
+
+
+@register()
+class Hardswish(_Activation):
+    name = "hardswish"
+    summary = "x * relu6(x + 3) / 6 (MobileNetV3)"
+    torch_module = "nn.Hardswish"
+
+
+@register()
+class Hardsigmoid(_Activation):
+    name = "hardsigmoid"
+    summary = "relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)"
+    torch_module = "nn.Hardsigmoid"
+
+
+@register("swish")
+class SiLU(_Activation):
+    name = "silu"
+    summary = "x * sigmoid(x), also called swish (EfficientNet)"
+    torch_module = "nn.SiLU"
+
+
+@register()
+class LeakyReLU(_Elementwise):
+    name = "leaky_relu"
+    summary = "x if x > 0 else slope * x (nn.LeakyReLU)"
+    args = (ArgSpec("slope", "float", 0.01, aliases=("negative_slope",)),)
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return f"leaky relu {a['slope']:g}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        slope = unless_default(a["slope"], 0.01)
+        args = () if slope is None else (slope,)
+        return Emission(ctor("nn.LeakyReLU", *args, inplace=True if a.get("inplace") else None))
+
+
+@register()
+class Softmax(_Elementwise):
+    name = "softmax"
+    summary = "softmax along dim, numbered as PyTorch numbers it (batch first): -1 is the last dimension"
+    args = (ArgSpec("dim", "int", -1),)
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        rank = len(ins[0]) + 1  # PyTorch's rank, with the batch
+        d = a["dim"]
+        if not -rank <= d < rank:
+            raise OpError(
+                f"softmax: dim {d} is out of range for {describe(ins[0])} "
+                f"(with the batch: {rank} dimensions)",
+                f"use a dimension from 1 to {rank - 1}, or -1 for the last",
+            )
+        if d % rank == 0:
+            raise OpError(
+                f"softmax: dim {d} is the batch dimension",
+                "a softmax over the samples of a batch is almost never meant; use 1 or -1",
+            )
+        return ins[0]
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return f"softmax dim {a['dim']}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(ctor("nn.Softmax", dim=a["dim"]))
+
+
+@register("stochastic_depth")
+class DropPath(_Elementwise):
+    name = "drop_path"
+    summary = (
+        "stochastic depth: zeroes a whole sample's branch with probability p while training, "
+        'scaling the rest by 1/(1-p) (torchvision\'s StochasticDepth(p, "row"))'
+    )
+    args = (ArgSpec("p", "prob"),)
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return f"drop path {a['p']:g}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(ctor("StochasticDepth", a["p"], QuotedStr("row")), helpers=("StochasticDepth",))

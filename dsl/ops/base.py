@@ -1,7 +1,13 @@
 """The contract every primitive op fulfils, and the registry that holds them.
 
 Shapes exclude the batch dimension, which is symbolic (``B``) throughout: an image is
-``(C, H, W)``, a token sequence ``(N, D)``, a vector ``(D,)``.
+``(C, H, W)``, a token sequence ``(N, D)``, a vector ``(D,)``.  A feature map permuted
+channels-last (``permute(0, 2, 3, 1)``, as torchvision's ConvNeXt and Swin do) is ``(H, W, C)``
+held in a :class:`ChannelsLast` tuple, so that every op can tell the two layouts apart: ops that
+act on the last dimension (``linear``, ``layernorm``) then act on the channels, ops that need
+channels first (``conv``, ``bn``, pooling) refuse it with a located error.  A 1-D signal is
+``(C, L)``, channels first as ``nn.Conv1d`` reads it; it has the rank of tokens ``(N, D)``, which
+are its channels-last form (``transpose`` swaps them).
 
 MAC convention (as fvcore and torchvision's published figures): one multiply-add is one MAC.
 ``macs`` counts the dense ops (convolution, linear, attention products); ``macs_other`` counts
@@ -38,10 +44,72 @@ class ArgSpec:
     """One argument of an op: its name, short aliases, kind and default."""
 
     name: str
-    kind: str  # int | pos | nonneg | float | prob | bool | pair | posint_pair
+    kind: str  # one of KINDS
     default: Any = REQUIRED
     aliases: tuple[str, ...] = ()
     doc: str = ""
+
+
+#: The argument kinds the elaborator checks: ``int``, ``pos`` (> 0) and ``nonneg`` (>= 0) integers;
+#: ``float`` (> 0) and ``prob`` (0..1) numbers; ``bool``; an integer or ``[h, w]`` pair of
+#: ``posint_pair`` (> 0) or ``nonneg_pair`` (>= 0); ``float_triple`` (three numbers).
+KINDS = frozenset(
+    ["int", "pos", "nonneg", "float", "prob", "bool", "posint_pair", "nonneg_pair", "float_triple"]
+)
+
+
+class ChannelsLast(tuple[int, ...]):
+    """The shape of a feature map stored channels-last, ``(H, W, C)``; a plain tuple of rank 3
+    is channels-first ``(C, H, W)``.  It compares equal to the plain tuple of the same sizes."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"ChannelsLast({tuple(self)!r})"
+
+
+CHW, HWC = "chw", "hwc"
+
+
+def layout_of(shape: Sequence[int]) -> str | None:
+    """``"chw"`` or ``"hwc"`` for a feature map; None for other ranks and for a plain map whose
+    sizes are symbols.  The code generator elaborates a block with symbolic input sizes and
+    without the layout tag: such a map may be either, and the check before it has already
+    validated the layouts, so ops accept it as the layout they need."""
+    if len(shape) != 3:
+        return None
+    if isinstance(shape, ChannelsLast):
+        return HWC
+    from archc.dsl.symbolic import names
+
+    return None if names(tuple(shape)) else CHW
+
+
+def like(shape: Sequence[int], dims: Sequence[int]) -> Shape:
+    """``dims`` as a shape in the layout of ``shape`` (a channels-last map stays channels-last)."""
+    return ChannelsLast(dims) if isinstance(shape, ChannelsLast) else tuple(dims)
+
+
+def describe(shape: Sequence[int]) -> str:
+    """``an image (CxHxW) 3x32x32``, ``a channels-last map (HxWxC) 7x7x96``, ``tokens (NxD) 197x768``."""
+    if isinstance(shape, ChannelsLast):
+        return f"a channels-last map (HxWxC) {fmt(shape)}"
+    return f"{_RANK_WORDS.get(len(shape), f'rank {len(shape)}')} {fmt(shape)}"
+
+
+class QuotedStr(str):
+    """A string constant an op writes into emitted code (``mode="nearest"``): its ``repr`` uses
+    double quotes, as ``ruff format`` writes them.  Never built from a spec's text."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> QuotedStr:
+        if not text.replace("_", "").isalnum() or not text.isascii():
+            raise ValueError(f"not a plain word: {text!r}")
+        return super().__new__(cls, text)
+
+    def __repr__(self) -> str:
+        return '"' + self + '"'
 
 
 def fmt(shape: Sequence[int] | None) -> str:
@@ -135,6 +203,12 @@ class Op:
     ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
     counted: ClassVar[bool] = False  # does fvcore count MACs for it?
     layer_is_parameter: ClassVar[bool] = False  # its tensor is keyed by the layer's own name
+    # The layout it needs of a rank-3 input: "chw", "hwc" or "any"; None means "chw" for an op
+    # that takes only feature maps (conv, bn, pooling) and "any" otherwise (elementwise ops, and
+    # ops on the last dimension such as layernorm).
+    layout: ClassVar[str | None] = None
+    # How it reads a rank, where that differs from "a vector (D)", "tokens (NxD)", "an image (CxHxW)"
+    rank_names: ClassVar[dict[int, str]] = {}
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         return ins[0]
@@ -158,11 +232,42 @@ class Op:
     def check_rank(self, ins: list[Shape]) -> None:
         for s in ins:
             if len(s) not in self.ranks:
-                want = " or ".join(_RANK_WORDS[r] for r in self.ranks)
+                words = {**_RANK_WORDS, **self.rank_names}
+                want = " or ".join(words[r] for r in self.ranks)
+                hint = _rank_hint(len(s), self.ranks)
+                if isinstance(s, ChannelsLast) and 2 in self.ranks:
+                    hint = "permute back (permute(0, 3, 1, 2)), then make tokens (tokens)"
+                raise OpError(f"{self.name}: expects {want}, got {describe(s)}", hint)
+        self.check_layout(ins)
+
+    def check_layout(self, ins: list[Shape]) -> None:
+        """Feature maps in the layout the op needs, and merged maps in one layout."""
+        want = self.layout or (CHW if self.ranks == (3,) else "any")
+        maps = [(s, layout_of(s)) for s in ins if len(s) == 3]
+        for s, got in maps:
+            if want == "any" or got is None or got == want:
+                continue
+            if want == CHW:
                 raise OpError(
-                    f"{self.name}: expects {want}, got {_RANK_WORDS.get(len(s), f'rank {len(s)}')} {fmt(s)}",
-                    _rank_hint(len(s), self.ranks),
+                    f"{self.name}: expects a channels-first map (CxHxW), got {describe(s)}",
+                    "permute back first: permute(0, 3, 1, 2)",
                 )
+            hint = "permute(0, 2, 3, 1) first, as torchvision's ConvNeXt and Swin do"
+            if 1 in self.ranks:
+                hint = "pool and flatten first (gap -> flatten); or, to act on each pixel's channels, " + hint
+            raise OpError(
+                f"{self.name}: expects a channels-last map (HxWxC), "
+                f"got a channels-first map {fmt(s)} (CxHxW)",
+                hint,
+            )
+        known = [(s, got) for s, got in maps if got is not None]
+        if len({got for _, got in known}) > 1:
+            first, layout = known[0]
+            other = next(s for s, got in known if got != layout)
+            raise OpError(
+                f"{self.name}: operands differ in layout: {describe(first)} and {describe(other)}",
+                "permute one of them so that both are channels-first (or both channels-last)",
+            )
 
 
 _RANK_WORDS = {1: "a vector (D)", 2: "tokens (NxD)", 3: "an image (CxHxW)"}
@@ -184,8 +289,27 @@ REGISTRY: dict[str, Op] = {}
 ALIASES: dict[str, str] = {}
 
 
+class RegistrationError(Exception):
+    """An op that cannot join the registry: a broken declaration, or a name already taken (by
+    the op ``taken_by``)."""
+
+    def __init__(self, message: str, taken_by: str | None = None):
+        super().__init__(message)
+        self.taken_by = taken_by
+
+
 def register(*aliases: str) -> Any:
+    """Class decorator: add one instance of the op to the registry, under its name and aliases.
+    Plugins register the same way (:mod:`archc.dsl.ops.plugins`)."""
+
     def deco(cls: type[Op]) -> type[Op]:
+        problem = _declaration_problem(cls, aliases)
+        if problem:
+            raise RegistrationError(problem)
+        for n in (cls.name, *aliases):
+            if n in REGISTRY or n in ALIASES:
+                owner = ALIASES.get(n, n)
+                raise RegistrationError(f"op name '{n}' is already taken (by op '{owner}')", owner)
         op = cls()
         REGISTRY[cls.name] = op
         for alias in aliases:
@@ -195,8 +319,71 @@ def register(*aliases: str) -> Any:
     return deco
 
 
+# Words of the language that cannot name an op.
+_RESERVED = frozenset(
+    [
+        "input",
+        "return",
+        "block",
+        "network",
+        "use",
+        "if",
+        "else",
+        "in",
+        "and",
+        "or",
+        "not",
+        "true",
+        "false",
+        "x",
+    ]
+)
+
+
+def _declaration_problem(cls: Any, aliases: tuple[str, ...]) -> str | None:
+    if not isinstance(cls, type) or not issubclass(cls, Op):
+        return f"{cls!r} is not a subclass of archc.dsl.ops.Op"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str):
+        return f"{cls.__name__} has no op name (set the class attribute `name`)"
+    for n in (name, *aliases):
+        if (
+            not (isinstance(n, str) and n.isascii() and n.isidentifier())
+            or n.startswith("_")
+            or n in _RESERVED
+        ):
+            return f"{cls.__name__}: {n!r} cannot name an op (use lower-case letters, digits and _)"
+    if len(set(aliases)) != len(aliases) or name in aliases:
+        return f"op '{name}' lists an alias twice"
+    seen: set[str] = set()
+    for spec in cls.args:
+        if not isinstance(spec, ArgSpec):
+            return f"op '{name}': args must be ArgSpec instances"
+        if spec.kind not in KINDS:
+            kinds = ", ".join(sorted(KINDS))
+            return f"op '{name}': argument '{spec.name}' has unknown kind '{spec.kind}' (one of {kinds})"
+        for n in (spec.name, *spec.aliases):
+            if n in seen or not n.isidentifier():
+                return f"op '{name}': argument name '{n}' is repeated or not an identifier"
+            seen.add(n)
+    if cls.layout not in (None, CHW, HWC, "any"):
+        return f"op '{name}': layout must be 'chw', 'hwc' or 'any'"
+    if not cls.ranks or any(r not in (1, 2, 3) for r in cls.ranks):
+        return f"op '{name}': ranks must be among 1, 2 and 3"
+    return None
+
+
 def lookup(name: str) -> Op | None:
-    return REGISTRY.get(ALIASES.get(name, name))
+    """The op called ``name`` (or an alias of it).  A name the built-in registry lacks is looked
+    up among the installed plugins, whose modules are imported only then (and only the one
+    that declares the name)."""
+    op = REGISTRY.get(ALIASES.get(name, name))
+    if op is None:
+        from archc.dsl.ops.plugins import load_plugin_for
+
+        if load_plugin_for(name):
+            op = REGISTRY.get(ALIASES.get(name, name))
+    return op
 
 
 def pair(v: int | tuple[int, int]) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from archc.dsl.ops.base import (
     Shape,
     TensorSpec,
     ctor,
+    describe,
     pair,
     register,
     unless_default,
@@ -156,4 +157,154 @@ class MeanShift(Op):
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
             ctor("MeanShift", a["range"], tuple(a["mean"]), sign=a["sign"]), helpers=("MeanShift",)
+        )
+
+
+@register()
+class Conv1d(Op):
+    name = "conv1d"
+    summary = "1-D convolution over a CxL signal (nn.Conv1d); bias off by default, as for conv"
+    args = (
+        ArgSpec("out", "pos", doc="output channels"),
+        ArgSpec("k", "pos", aliases=("kernel", "kernel_size"), doc="kernel size"),
+        ArgSpec("s", "pos", 1, aliases=("stride",)),
+        ArgSpec("p", "nonneg", 0, aliases=("padding",)),
+        ArgSpec("d", "pos", 1, aliases=("dilation",)),
+        ArgSpec("groups", "pos", 1, aliases=("g",)),
+        ArgSpec("bias", "bool", False),
+    )
+    ranks = (2,)
+    counted = True
+
+    def check_rank(self, ins: list[Shape]) -> None:
+        s = ins[0]
+        if len(s) != 2:
+            hint = "a 1-D signal is CxL, e.g. input 1x16000"
+            raise OpError(
+                f"conv1d: expects a 1-D signal (CxL), got {describe(s)}",
+                hint + ("; a feature map takes conv" if len(s) == 3 else ""),
+            )
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        c, length = ins[0]
+        g = a["groups"]
+        if c % g or a["out"] % g:
+            raise OpError(
+                f"conv1d: groups={g} must divide input channels {c} and output channels {a['out']}",
+                "choose groups that divides both channel counts",
+            )
+        return (a["out"], window_out(length, a["k"], a["s"], a["p"], a["d"], False, "conv1d"))
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        t = [TensorSpec("weight", (a["out"], ins[0][0] // a["groups"], a["k"]))]
+        if a["bias"]:
+            t.append(TensorSpec("bias", (a["out"],)))
+        return t
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return prod(out) * (ins[0][0] // a["groups"]) * a["k"], 0
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        text = f"conv1d {a['k']}, {a['out']}"
+        if a["s"] != 1:
+            text += f", /{a['s']}"
+        return text + (f", g{a['groups']}" if a["groups"] != 1 else "")
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor(
+                "nn.Conv1d",
+                Dim(ins[0][0]),
+                a["out"],
+                kernel_size=a["k"],
+                stride=unless_default(a["s"], 1),
+                padding=unless_default(a["p"], 0),
+                dilation=unless_default(a["d"], 1),
+                groups=unless_default(a["groups"], 1),
+                bias=None if a["bias"] is True else a["bias"],
+            )
+        )
+
+
+@register("conv_transpose2d", "deconv")
+class ConvTranspose(Op):
+    name = "conv_transpose"
+    summary = (
+        "2-D transposed convolution (nn.ConvTranspose2d): out = (in - 1) * s - 2 * p + d * (k - 1) + op + 1; "
+        "bias off by default, as for conv"
+    )
+    args = (
+        ArgSpec("out", "pos", doc="output channels"),
+        ArgSpec("k", "posint_pair", aliases=("kernel", "kernel_size"), doc="kernel size"),
+        ArgSpec("s", "posint_pair", 1, aliases=("stride",)),
+        ArgSpec("p", "nonneg_pair", 0, aliases=("padding",)),
+        ArgSpec("op", "nonneg_pair", 0, aliases=("output_padding",), doc="extra rows and columns at the end"),
+        ArgSpec("d", "posint_pair", 1, aliases=("dilation",)),
+        ArgSpec("groups", "pos", 1, aliases=("g",)),
+        ArgSpec("bias", "bool", False),
+    )
+    ranks = (3,)
+    counted = True
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        c, h, w = ins[0]
+        g = a["groups"]
+        if c % g or a["out"] % g:
+            raise OpError(
+                f"conv_transpose: groups={g} must divide input channels {c} and output channels {a['out']}",
+                "choose groups that divides both channel counts",
+            )
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow), (dh, dw) = (pair(a[n]) for n in ("k", "s", "p", "op", "d"))
+        for o, s, d in ((oh, sh, dh), (ow, sw, dw)):
+            if o >= max(s, d):
+                raise OpError(
+                    f"conv_transpose: output padding {o} must be smaller than "
+                    f"the stride {s} or the dilation {d}",
+                    "output padding only picks among the sizes a stride > 1 can give; use op < s",
+                )
+        size = [
+            (n - 1) * s - 2 * p + d * (k - 1) + o + 1
+            for n, s, p, d, k, o in ((h, sh, ph, dh, kh, oh), (w, sw, pw, dw, kw, ow))
+        ]
+        if min(size) <= 0:
+            raise OpError(
+                f"conv_transpose: padding {a['p']} leaves no output ({size[0]}x{size[1]}) from {h}x{w}",
+                "use less padding or a larger kernel",
+            )
+        return (a["out"], size[0], size[1])
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        kh, kw = pair(a["k"])
+        t = [TensorSpec("weight", (ins[0][0], a["out"] // a["groups"], kh, kw))]
+        if a["bias"]:
+            t.append(TensorSpec("bias", (a["out"],)))
+        return t
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        # fvcore: a transposed convolution costs its weight's size at every input position
+        kh, kw = pair(a["k"])
+        c, h, w = ins[0]
+        return c * (a["out"] // a["groups"]) * kh * kw * h * w, 0
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        kh, kw = pair(a["k"])
+        text = f"conv transpose {kh}x{kw}, {a['out']}"
+        if pair(a["s"]) != (1, 1):
+            text += f", x{a['s'] if isinstance(a['s'], int) else 'x'.join(map(str, a['s']))}"
+        return text + (f", g{a['groups']}" if a["groups"] != 1 else "")
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor(
+                "nn.ConvTranspose2d",
+                Dim(ins[0][0]),
+                a["out"],
+                kernel_size=a["k"],
+                stride=unless_default(a["s"], 1),
+                padding=unless_default(a["p"], 0),
+                output_padding=unless_default(a["op"], 0),
+                groups=unless_default(a["groups"], 1),
+                bias=None if a["bias"] is True else a["bias"],
+                dilation=unless_default(a["d"], 1),
+            )
         )

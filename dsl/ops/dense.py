@@ -15,6 +15,8 @@ from archc.dsl.ops.base import (
     TensorSpec,
     code_of,
     ctor,
+    layout_of,
+    like,
     register,
     unless_default,
 )
@@ -23,13 +25,17 @@ from archc.dsl.ops.base import (
 @register("fc", "dense")
 class Linear(Op):
     name = "linear"
-    summary = "fully connected layer on the last dimension (nn.Linear)"
+    summary = (
+        "fully connected layer on the last dimension (nn.Linear): "
+        "features, tokens' D, a channels-last map's C"
+    )
     args = (ArgSpec("out", "pos"), ArgSpec("bias", "bool", True))
-    ranks = (1, 2)
+    ranks = (1, 2, 3)
+    layout = "hwc"  # on a feature map only channels-last, where the last dimension is C
     counted = True
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
-        return (*ins[0][:-1], a["out"])
+        return like(ins[0], (*ins[0][:-1], a["out"]))
 
     def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
         t = [TensorSpec("weight", (a["out"], ins[0][-1]))]
@@ -150,3 +156,35 @@ class PosEmbed(Op):
             parameter=f"nn.Parameter(torch.empty(1, {code_of(n)}, {code_of(d)}).normal_(std=0.02))",
             call="{x} + {m}",
         )
+
+
+@register("layerscale")
+class LayerScale(Op):
+    name = "layer_scale"
+    summary = (
+        "multiplies each channel by a learned scale initialised to init (ConvNeXt's layer_scale, "
+        "shape Cx1x1 on a CxHxW map, C on a channels-last map, tokens or a vector); "
+        "the parameter is the layer itself"
+    )
+    args = (ArgSpec("init", "float", 1e-6, doc="initial value of every scale"),)
+    layer_is_parameter = True
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        return [TensorSpec("", _scale_shape(ins[0]))]
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return "× layer scale"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        dims = ", ".join(code_of(d) for d in _scale_shape(ins[0]))
+        return Emission(
+            parameter=f"nn.Parameter(torch.ones({dims}) * {code_of(a['init'])})", call="{m} * {x}"
+        )
+
+
+def _scale_shape(shape: Shape) -> Shape:
+    """One scale per channel, shaped to broadcast: (C, 1, 1) before the H and W of a channels-first
+    map (as torchvision's ConvNeXt), (C,) on the last dimension otherwise."""
+    if len(shape) == 3 and layout_of(shape) != "hwc":
+        return (shape[0], 1, 1)
+    return (shape[-1],)

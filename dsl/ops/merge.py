@@ -39,6 +39,7 @@ class Add(_Merge):
 class Mul(_Merge):
     name = "mul"
     summary = "elementwise product, broadcasting size-1 dimensions (gates such as SE)"
+    layout = "chw"  # broadcasting reads a Cx1x1 gate channels-first
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         out = list(ins[0])
@@ -59,6 +60,7 @@ class Mul(_Merge):
 class Cat(_Merge):
     name = "cat"
     summary = "concatenation along channels (images) or the last dimension"
+    layout = "chw"  # an image's channels are its first dimension
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         first = ins[0]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from math import prod
-from typing import Any
+from typing import Any, ClassVar
 
 from archc.dsl.ops.base import (
     ArgSpec,
     Dim,
     Emission,
     Op,
+    OpError,
     Shape,
     TensorSpec,
     ctor,
@@ -74,4 +75,126 @@ class LayerNorm(Op):
             ctor(
                 "nn.LayerNorm", Dim(ins[0][-1]), eps=unless_default(a["eps"], 1e-5), elementwise_affine=affine
             )
+        )
+
+
+@register("group_norm")
+class GroupNorm(Op):
+    name = "groupnorm"
+    summary = (
+        "group normalisation over channel groups (nn.GroupNorm); "
+        "channels are the C of CxHxW or of a CxL signal"
+    )
+    args = (
+        ArgSpec("groups", "pos", aliases=("g", "num_groups")),
+        ArgSpec("eps", "float", 1e-5),
+        ArgSpec("affine", "bool", True),
+    )
+    ranks = (2, 3)
+    layout = "chw"
+    rank_names: ClassVar[dict[int, str]] = {2: "a 1-D signal (CxL)"}
+    counted = True
+
+    def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
+        c = ins[0][0]
+        if c % a["groups"]:
+            raise OpError(
+                f"groupnorm: {c} channels do not divide into {a['groups']} groups",
+                "choose a group count that divides the channels (GroupNorm(32) needs a multiple of 32)",
+            )
+        return ins[0]
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        c = ins[0][0]
+        return [TensorSpec("weight", (c,)), TensorSpec("bias", (c,))] if a["affine"] else []
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return 0, prod(ins[0]) * (5 if a["affine"] else 4)
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return f"groupnorm {a['groups']}"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor(
+                "nn.GroupNorm",
+                a["groups"],
+                Dim(ins[0][0]),
+                eps=unless_default(a["eps"], 1e-5),
+                affine=unless_default(a["affine"], True),
+            )
+        )
+
+
+@register("instance_norm", "instancenorm2d")
+class InstanceNorm(Op):
+    name = "instancenorm"
+    summary = (
+        "instance normalisation per sample and channel "
+        "(nn.InstanceNorm2d; no affine, no running stats by default)"
+    )
+    args = (
+        ArgSpec("eps", "float", 1e-5),
+        ArgSpec("affine", "bool", False),
+        ArgSpec("track_running_stats", "bool", False, aliases=("track",)),
+    )
+    ranks = (3,)
+    counted = True
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        c = ins[0][0]
+        t = [TensorSpec("weight", (c,)), TensorSpec("bias", (c,))] if a["affine"] else []
+        if a["track_running_stats"]:
+            t += [
+                TensorSpec("running_mean", (c,), True),
+                TensorSpec("running_var", (c,), True),
+                TensorSpec("num_batches_tracked", (), True),
+            ]
+        return t
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return 0, prod(ins[0]) * (5 if a["affine"] else 4)
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return "instancenorm"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor(
+                "nn.InstanceNorm2d",
+                Dim(ins[0][0]),
+                eps=unless_default(a["eps"], 1e-5),
+                affine=unless_default(a["affine"], False),
+                track_running_stats=unless_default(a["track_running_stats"], False),
+            )
+        )
+
+
+@register("layer_norm2d", "ln2d")
+class LayerNorm2d(Op):
+    name = "layernorm2d"
+    summary = "layer normalisation over the channels of a CxHxW map (torchvision's ConvNeXt LayerNorm2d)"
+    args = (ArgSpec("eps", "float", 1e-5), ArgSpec("affine", "bool", True))
+    ranks = (3,)
+    counted = True
+
+    def tensors(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        c = ins[0][0]
+        return [TensorSpec("weight", (c,)), TensorSpec("bias", (c,))] if a["affine"] else []
+
+    def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
+        return 0, prod(ins[0]) * (5 if a["affine"] else 4)
+
+    def label(self, a: dict[str, Any], out: Shape) -> str:
+        return "layernorm (channels)"
+
+    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
+        return Emission(
+            ctor(
+                "LayerNorm2d",
+                Dim(ins[0][0]),
+                eps=unless_default(a["eps"], 1e-5),
+                elementwise_affine=unless_default(a["affine"], True),
+            ),
+            helpers=("LayerNorm2d",),
         )

@@ -65,15 +65,23 @@ MERGE_NODE = {
 IO_NODE = {"shape": "box", "style": "filled", "fillcolor": "#2c3e50", "fontcolor": "#ffffff"}
 FILL_BY_OP = {
     "conv": "#dbe9f6",
+    "conv1d": "#dbe9f6",
+    "conv_transpose": "#dbe9f6",
     "patch_embed": "#dbe9f6",
     "linear": "#d5f0e3",
     "attention": "#fde2c8",
+    "window_attention": "#fde2c8",
     "bn": "#eeeeee",
     "layernorm": "#eeeeee",
+    "layernorm2d": "#eeeeee",
+    "groupnorm": "#eeeeee",
+    "instancenorm": "#eeeeee",
     "maxpool": "#fdf3cf",
     "avgpool": "#fdf3cf",
     "gap": "#fdf3cf",
     "adaptive_avgpool": "#fdf3cf",
+    "upsample": "#fdf3cf",
+    "upsample_bilinear": "#fdf3cf",
 }
 COLLAPSED_FILL = "#e8eef7"
 GATE_FILL = "#ead7f5"

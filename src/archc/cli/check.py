@@ -17,6 +17,7 @@ from archc.cli.common import (
     SpecArg,
     app,
     compile_from_cli,
+    err,
     reports_errors,
 )
 
@@ -85,11 +86,15 @@ def summary(
 
 @app.command()
 def ops() -> None:
-    """List the primitive ops, their arguments and whether they count MACs."""
-    from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED
+    """List every op by family, with its arguments, defaults and aliases, and whether it counts
+    MACs; installed plugins (the archc.ops entry points) are loaded and listed by package."""
+    from archc.dsl.ops import listing
+    from archc.dsl.ops.plugins import PluginError, load_all
 
-    for name, op in REGISTRY.items():
-        args = ", ".join(a.name + ("" if a.default is REQUIRED else f"={a.default}") for a in op.args)
-        aliases = sorted(k for k, v in ALIASES.items() if v == name)
-        extra = f"  (also: {', '.join(aliases)})" if aliases else ""
-        print(f"{name}({args}){extra}\n    {op.summary}{'' if op.counted else '  [no MACs counted]'}")
+    try:
+        load_all()
+    except PluginError as e:  # list what loaded, then say what did not
+        sys.stdout.write(listing())
+        err(e.render())
+        raise typer.Exit(1) from None
+    sys.stdout.write(listing())
