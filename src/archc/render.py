@@ -628,6 +628,7 @@ class _DiffDrawer:
         self.rep_b: dict[str, str] = {"input": "input"}
         self.removed: set[str] = set()
         self.drawn: list[str] = []
+        self.opened: set[Any] = set()  # (block, what changed in it) already drawn open
         self.dot = graphviz.Digraph(
             f"{a.name}_vs_{b.name}",
             graph_attr={
@@ -697,12 +698,18 @@ class _DiffDrawer:
                 self.module(container, [p])
                 i += 1
             else:
-                self.cluster(container, p)
+                key = _change_key(p, self.al)
                 j = i + 1
                 while j < len(kids) and _same_change(p, kids[j], self.al):
                     j += 1
-                if j > i + 1:
-                    self.module(container, kids[i + 1 : j])
+                if key is not None and key in self.opened:  # one like it is drawn open already
+                    self.module(container, kids[i:j])
+                else:
+                    if key is not None:
+                        self.opened.add(key)
+                    self.cluster(container, p)
+                    if j > i + 1:
+                        self.module(container, kids[i + 1 : j])
                 i = j
 
     def unchanged(self, container: graphviz.Digraph, run: list[Pair]) -> None:
@@ -754,6 +761,8 @@ class _DiffDrawer:
             )
         if len(run) > 1:
             what = f"{scope.definition} × {len(run)}, each: {_change_words(p)}"
+        elif p.status == "changed" and p.structural and not p.own:
+            what = f"{what}: {_change_words(p)}"
         params = (sum(q.params[0] for q in run), sum(q.params[1] for q in run))
         container.node(
             node_id,
@@ -831,16 +840,27 @@ def _outermost_own(p: Pair) -> Iterable[Pair]:
 
 
 def _same_change(p: Pair, q: Pair, al: Alignment) -> bool:
-    """Whether ``q`` is a block of ``p``'s kind changed in the same way (so the two are one
-    fold in the diff picture)."""
+    """Whether ``q`` is the same block as ``p`` (definition, arguments, shapes) changed in the
+    same way (so the two are one fold in the diff picture)."""
     if q.kind != "module" or q.status != "changed" or not q.structural or q.own:
         return False
     scopes = al.b.graph["scopes"]
     first = scopes.get(p.b) if p.b is not None else None
     other = scopes.get(q.b) if q.b is not None else None
-    if first is None or other is None or first.kind != "block" or first.definition != other.definition:
+    if first is None or other is None or first.kind != "block":
         return False
+    same = (first.definition, first.args, first.in_shape, first.out_shape)
+    if same != (other.definition, other.args, other.in_shape, other.out_shape):
+        return False  # × N stands for identical instances only
     return _signature(p) == _signature(q)
+
+
+def _change_key(p: Pair, al: Alignment) -> Any:
+    """A block and how it changed: a second block changed the same way is drawn folded."""
+    scope = al.b.graph["scopes"].get(p.b) if p.b is not None else None
+    if scope is None or scope.kind != "block":
+        return None
+    return (scope.definition, tuple(_signature(p)))
 
 
 def _signature(p: Pair) -> list[tuple[str, str, tuple[str, ...]]]:
