@@ -237,6 +237,15 @@ def test_golden_diff_picture(tmp_path: Path, update_golden: bool, monkeypatch: p
     assert "bottleneck(width=128, stride=2): se added" in source  # ...layer2.0, a block like it
 
 
+def test_render_keeps_the_report_on_stdout_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "d.dot"
+    args = ["diff", "specs/resnet50.arch", "specs/se_resnet50.arch", "--format", "json", "--render", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and json.loads(result.stdout)["total"]["params"][1] == 28_088_024
+    assert f"wrote {out}" in result.stderr and out.exists()
+
+
 def test_diff_picture_marks_removed_and_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     out = tmp_path / "d.dot"

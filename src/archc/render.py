@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import graphviz
 import networkx as nx
 
-from archc.dsl.analysis import is_gate, layers
+from archc.dsl.analysis import is_gate, layers, module_params
 from archc.dsl.names import join_path
 from archc.dsl.ops import fmt, lookup
 from archc.dsl.ops.base import pair
@@ -168,11 +168,7 @@ def seq_text(scope: Scope, g: nx.DiGraph, sep: str = " → ") -> str:
             items.append((("layer", d["op"], repr(d["args"])), layer_text(d)))
             continue
         child = scopes[path]
-        identity: tuple[Any, ...] = (
-            child.kind,
-            child.definition,
-            repr(child.args),
-        )  # same block and arguments
+        identity: tuple[Any, ...] = (child.kind, child.definition, repr(child.args))
         primary = _primary(child, g)
         if child.kind == "seq":
             text = f"[{seq_text(child, g, sep)}]"
@@ -248,7 +244,6 @@ def _html_label(
     detail_html = "<br/>".join(html.escape(line) for line in _wrap(detail))
     if params:
         extra += f'<br/><font point-size="9" color="{INK}">{html.escape(params)}</font>'
-
     words = {detail.split(" ")[0].split("(")[0], op}
     if _auto(title) in words or title == detail:
         return f"<<b>{detail_html}</b>{extra}>"
@@ -281,8 +276,10 @@ def diagram(
 ) -> graphviz.Digraph:
     """The network as a Graphviz graph (pure: nothing is rendered or written).
 
-    ``expand`` is ``first`` or ``all`` (default: ``first`` from depth 3 on); ``overrides`` names
-    the parameters set on the command line, so that the title says which network it counts."""
+    ``expand`` is ``first`` (open the first of consecutive instances of a block, fold the rest),
+    ``once`` (open each block definition once in the whole network) or ``all``; the default is
+    ``first`` from depth 3 on.  ``overrides`` names the parameters set on the command line, so
+    that the title says which network it counts."""
     if expand is None:
         expand = "first" if depth is not None and depth >= 3 else "all"
     if expand not in EXPAND:
@@ -299,7 +296,7 @@ class _Drawer:
         self.expand = expand
         self.opened: set[str] = set()  # block definitions drawn open (for expand="once")
         self.fuse = depth is not None
-        self.totals = _module_totals(c.graph)
+        self.params = module_params(c.graph)
         self.rep: dict[str, str] = {"input": "input"}
         self.drawn: list[str] = []  # node ids in the order they are drawn
         self.dot = graphviz.Digraph(
@@ -318,12 +315,7 @@ class _Drawer:
         return self.dot
 
     def visible(self, path: str) -> str:
-        probe = path
-        while probe:
-            if probe in self.rep:
-                return self.rep[probe]
-            probe = probe.rpartition(".")[0]
-        return path
+        return _visible(self.rep, path)
 
     def scope(self, container: graphviz.Digraph, scope: Scope, level: int) -> None:
         children = [join_path(scope.path, ch) for ch in scope.children]
@@ -378,7 +370,7 @@ class _Drawer:
         else:
             style = CLUSTER_STYLE
         what = module_text(child, self.g) if child.kind == "seq" else (child.definition or "")
-        params = self.totals[0].get(child.path, 0)
+        params = self.params.get(child.path, 0)
         title = _cluster_title(_leaf(child.path), what, f"{params:,} params" if params else "")
         if child.kind == "block" and child.definition:
             self.opened.add(child.definition)
@@ -407,7 +399,7 @@ class _Drawer:
                 detail = f"{definition}: {primary}"
             if run > 1:
                 detail += f" × {run}"
-        params = sum(self.totals[0].get(s.path, 0) for s in members)
+        params = sum(self.params.get(s.path, 0) for s in members)
         fill = GATE_FILL if is_gate(first, self.g) else COLLAPSED_FILL
         container.node(
             node_id, _html_label(name, detail, params), fillcolor=fill, style="rounded,filled,bold"
@@ -421,7 +413,8 @@ class _Drawer:
         """The layer at ``i`` and the norms and activations that follow it alone (its only
         reader, reading nothing else), drawn as one node: ``conv → batchnorm → relu``."""
         out = [children[i]]
-        if lookup(self.g.nodes[children[i]]["op"]).arity == 0:  # type: ignore[union-attr]
+        op = lookup(self.g.nodes[children[i]]["op"])
+        if op is None or op.arity == 0:  # a merge (+, ×, concat) stays a small node of its own
             return out
         while i + len(out) < len(children):
             nxt = children[i + len(out)]
@@ -457,8 +450,9 @@ def _cluster_title(name: str, what: str, params: str) -> str:
 
 
 def _title_node(sub: graphviz.Digraph, path: str, title: str, first: str, style: dict[str, str]) -> None:
-    """A cluster's title drawn as a text node beside its first node (on the same rank, to its
-    left), where the edges entering the cluster never cross it, unlike a cluster label."""
+    """A cluster's title drawn as a text node beside its first node (on the same rank), where
+    the edges entering the cluster never cross it, as they cross a cluster label on top.  (On
+    the right of the first node: titles on the left made Graphviz loop some skip edges.)"""
     tid = f"{path}#title"
     sub.node(tid, title, shape="plaintext", style="", fontsize=style.get("fontsize", "10"),
              fontcolor=style.get("fontcolor", "#34495e"), margin="0.04,0")  # fmt: skip
@@ -493,19 +487,6 @@ def _layer_node(
     detail = f"{kind}: {layer_text(d)}" if kind else layer_text(d)
     label = _html_label(title or _leaf(d["name"]), detail, params, d["op"], then)
     container.node(node_id, label, **{"fillcolor": fill, **attrs})
-
-
-def _module_totals(g: nx.DiGraph) -> tuple[dict[str, int], dict[str, int]]:
-    """Parameters and MACs of every module, keyed by path."""
-    params: dict[str, int] = {}
-    macs: dict[str, int] = {}
-    for d in layers(g):
-        parts = d["name"].split(".")
-        for k in range(1, len(parts)):
-            key = ".".join(parts[:k])
-            params[key] = params.get(key, 0) + d["params"]
-            macs[key] = macs.get(key, 0) + d["macs"]
-    return params, macs
 
 
 def _family(children: list[str], i: int, scopes: dict[str, Scope]) -> int:
@@ -571,11 +552,12 @@ def _edge_style(g: nx.DiGraph, u: str, v: str, edge: dict[str, Any]) -> tuple[in
 
 def _edges(
     dot: graphviz.Digraph,
-    sources: Sequence[tuple[nx.DiGraph, Any, dict[str, str]]],
-    only: Any = None,
+    sources: Sequence[tuple[nx.DiGraph, Callable[[str], str], dict[str, str]]],
+    only: Callable[[nx.DiGraph, str, str], bool] | None = None,
 ) -> None:
     """Every tensor flow between visible nodes, once, with its shape.  ``sources`` are graphs
-    with the function mapping a layer to the node drawing it, and extra edge attributes."""
+    with the function mapping a layer to the node drawing it, and extra edge attributes;
+    ``only`` picks which edges of a graph to draw."""
     drawn: dict[tuple[str, str], tuple[int, str, dict[str, str]]] = {}
     for g, visible, extra in sources:
         for d in layers(g):

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from archc.cli.common import Format, InputOpt, NetworkOpt, SpecArg, app, compile_from_cli, reports_errors
+from archc.cli.common import Format, InputOpt, NetworkOpt, SpecArg, app, compile_from_cli, err, reports_errors
 from archc.cli.render import DpiOpt, RankDir, diagram_format, set_names, write_diagram
 
 
@@ -86,4 +86,5 @@ def diff(
         from archc.render import diff_diagram
 
         names = (set_names(set_a), set_names(set_))
-        write_diagram(render, diff_diagram(align(a.graph, b.graph), a, b, rankdir.value, names), fmt, dpi)
+        dot = diff_diagram(align(a.graph, b.graph), a, b, rankdir.value, names)
+        write_diagram(render, dot, fmt, dpi, say=err)  # stdout holds the report (JSON, CSV)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -70,9 +71,12 @@ def diagram_format(out: Path, format: str | None) -> str:
     return ext
 
 
-def write_diagram(out: Path, dot: graphviz.Digraph, fmt: str, dpi: int | None) -> None:
-    """Write a diagram atomically.  Without Graphviz, a PNG, SVG or PDF cannot be made: the DOT
-    source is written beside it and the command fails (exit 2) saying how to install Graphviz."""
+def write_diagram(
+    out: Path, dot: graphviz.Digraph, fmt: str, dpi: int | None, say: Callable[[str], None] = print
+) -> None:
+    """Write a diagram atomically and ``say`` so.  Without Graphviz, a PNG, SVG or PDF cannot be
+    made: the DOT source is written beside it and the command fails (exit 2) saying how to
+    install Graphviz."""
     from archc.build import write_atomic
     from archc.dsl.diagnostics import NOWHERE
     from archc.render import DotMissing, pipe
@@ -89,7 +93,7 @@ def write_diagram(out: Path, dot: graphviz.Digraph, fmt: str, dpi: int | None) -
             f"or run `dot -T{fmt} {source} -o {out}`",
         ) from None
     write_atomic({out: data})
-    print(f"wrote {out}")
+    say(f"wrote {out}")
 
 
 def set_names(sets: list[str] | None) -> list[str]:
