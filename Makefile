@@ -41,7 +41,7 @@ pytest: install
 	$(BIN)/python -m pytest
 
 golden: install
-	$(BIN)/python -m pytest --update-golden tests/test_diagnostics.py tests/test_codegen.py tests/test_render.py tests/test_reports.py
+	$(BIN)/python -m pytest --update-golden tests/test_diagnostics.py tests/test_codegen.py tests/test_render.py tests/test_reports.py tests/test_diff.py
 
 # Rebuild generated/ from every spec (the test suite fails when it is stale).
 generated: install
