@@ -14,6 +14,7 @@ run of identical blocks becomes one node marked ``× N``.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import graphviz
@@ -89,9 +90,25 @@ class DotMissing(Exception):
         )
 
 
-def diagram(c: Compiled, depth: int | None = DEFAULT_DEPTH, rankdir: str = "TB") -> graphviz.Digraph:
-    """The network as a Graphviz graph (pure: nothing is rendered or written)."""
+def diagram(
+    c: Compiled,
+    depth: int | None = DEFAULT_DEPTH,
+    rankdir: str = "TB",
+    *,
+    folds: Mapping[str, bool] | None = None,
+    ids: bool = False,
+) -> graphviz.Digraph:
+    """The network as a Graphviz graph (pure: nothing is rendered or written).
+
+    For ``archc serve``: ``folds`` overrides ``depth`` per module path (``True`` expanded,
+    ``False`` collapsed), and ``ids`` gives every node and cluster an SVG id that names its path
+    (``n:`` a layer, ``m:`` a collapsed module or run, ``c:`` a cluster)."""
     g = c.graph
+    folds = folds or {}
+
+    def folded(path: str, level: int) -> bool:
+        return not folds[path] if path in folds else depth is not None and level + 1 >= depth
+
     scopes: dict[str, Scope] = g.graph["scopes"]
     totals = module_params(c.graph)
     dot = graphviz.Digraph(
@@ -109,16 +126,21 @@ def diagram(c: Compiled, depth: int | None = DEFAULT_DEPTH, rankdir: str = "TB")
         while i < len(children):
             path = children[i]
             if path in g.nodes:
-                _layer_node(container, g.nodes[path])
+                _layer_node(container, g.nodes[path], {"id": f"n:{path}"} if ids else {})
                 rep[path] = path
                 i += 1
                 continue
             child = scopes[path]
-            if depth is not None and level + 1 >= depth:
-                run = _run_length(children, i, scopes)
+            if folded(path, level):
+                run = _run_length(children, i, scopes, lambda p: folded(p, level))
                 node_id = path if run == 1 else f"{path}..{children[i + run - 1].rpartition('.')[2]}"
                 _collapsed_node(
-                    container, node_id, [scopes[p] for p in children[i : i + run]], totals, scopes
+                    container,
+                    node_id,
+                    [scopes[p] for p in children[i : i + run]],
+                    totals,
+                    scopes,
+                    {"id": f"m:{node_id}"} if ids else {},
                 )
                 for p in children[i : i + run]:
                     rep[p] = node_id
@@ -127,6 +149,8 @@ def diagram(c: Compiled, depth: int | None = DEFAULT_DEPTH, rankdir: str = "TB")
             style = GATE_CLUSTER if is_gate(child, g) else CLUSTER_STYLE
             with container.subgraph(name=f"cluster_{path}") as sub:
                 sub.attr(label=_cluster_label(child, totals, scopes), **style)
+                if ids:
+                    sub.attr(id=f"c:{path}")
                 add_scope(sub, child, level + 1)
             i += 1
 
@@ -162,17 +186,17 @@ def _title(c: Compiled) -> str:
     return f"{c.name}  ·  {t.params:,} parameters  ·  {t.macs:,} MACs"
 
 
-def _layer_node(container: graphviz.Digraph, d: dict[str, Any]) -> None:
+def _layer_node(container: graphviz.Digraph, d: dict[str, Any], extra: dict[str, str]) -> None:
     op = lookup(d["op"])
     assert op is not None
     summary = op.label(d["args"], d["shape"])
     if op.arity == 0:
         style = MERGE_NODE if len(summary) == 1 else {**MERGE_NODE, "fixedsize": "false", "shape": "ellipse"}
-        container.node(d["name"], html.escape(summary), **style)
+        container.node(d["name"], html.escape(summary), **style, **extra)
         return
     leaf = d["name"].rpartition(".")[2]
     fill = FILL_BY_OP.get(d["op"], NODE_STYLE["fillcolor"])
-    container.node(d["name"], _html_label(leaf, summary, d["params"]), fillcolor=fill)
+    container.node(d["name"], _html_label(leaf, summary, d["params"]), fillcolor=fill, **extra)
 
 
 def _html_label(title: str, detail: str, params: int) -> str:
@@ -188,6 +212,7 @@ def _collapsed_node(
     run: list[Scope],
     totals: dict[str, int],
     scopes: dict[str, Scope],
+    extra: dict[str, str],
 ) -> None:
     first = run[0]
     kind = first.definition or f"{len(first.children)} layers"
@@ -199,26 +224,26 @@ def _collapsed_node(
     if first.kind == "seq":
         detail = describe(first, scopes)
     container.node(
-        node_id, _html_label(name, detail, params), fillcolor=COLLAPSED_FILL, style="rounded,filled,bold"
+        node_id,
+        _html_label(name, detail, params),
+        fillcolor=COLLAPSED_FILL,
+        style="rounded,filled,bold",
+        **extra,
     )
 
 
-def _run_length(children: list[str], i: int, scopes: dict[str, Scope]) -> int:
-    """How many consecutive siblings from ``i`` are the same block with the same arguments and
-    the same input and output shapes (so one node marked × N stands for all of them)."""
+def _run_length(children: list[str], i: int, scopes: dict[str, Scope], folded: Callable[[str], bool]) -> int:
+    """How many consecutive folded siblings from ``i`` are the same block with the same arguments
+    and the same input and output shapes (so one node marked × N stands for all of them)."""
     first = scopes.get(children[i])
     if first is None or first.kind != "block":
         return 1
+    key = (first.definition, first.args, first.in_shape, first.out_shape)
     n = 1
     while i + n < len(children):
         other = scopes.get(children[i + n])
-        same = other is not None and (other.definition, other.args, other.in_shape, other.out_shape) == (
-            first.definition,
-            first.args,
-            first.in_shape,
-            first.out_shape,
-        )
-        if not same:
+        same = other is not None and (other.definition, other.args, other.in_shape, other.out_shape) == key
+        if not same or not folded(children[i + n]):
             break
         n += 1
     return n
@@ -235,9 +260,17 @@ def dot_source(c: Compiled, depth: int | None = DEFAULT_DEPTH, rankdir: str = "T
     return source
 
 
-def render_bytes(c: Compiled, fmt_: str, depth: int | None = DEFAULT_DEPTH, rankdir: str = "TB") -> bytes:
+def render_bytes(
+    c: Compiled,
+    fmt_: str,
+    depth: int | None = DEFAULT_DEPTH,
+    rankdir: str = "TB",
+    *,
+    folds: Mapping[str, bool] | None = None,
+    ids: bool = False,
+) -> bytes:
     """The diagram in ``fmt_`` (svg, png, pdf or dot); raises :class:`DotMissing` without Graphviz."""
-    dot = diagram(c, depth, rankdir)
+    dot = diagram(c, depth, rankdir, folds=folds, ids=ids)
     if fmt_ == "dot":
         source: str = dot.source
         return source.encode()
