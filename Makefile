@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # A CPU build of torch; override on a machine with a GPU, e.g. make TORCH='torch>=2.4'.
 TORCH  ?= torch==2.13.0
-SOURCES := $(shell find src dsl codegen grammar -type f \( -name '*.py' -o -name '*.lark' -o -name '*.j2' -o -name py.typed \) 2>/dev/null | sort)
+SOURCES := $(shell find src dsl codegen grammar -path '*/node_modules' -prune -o -type f \( -name '*.py' -o -name '*.lark' -o -name '*.j2' -o -name py.typed -o -path '*/serve/static/*' \) -print 2>/dev/null | sort)
 
 .PHONY: run test lint typecheck pytest install graphviz bench golden generated clean
 
@@ -19,7 +19,7 @@ install: $(VENV)/.installed graphviz
 $(VENV)/.installed: pyproject.toml $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e '.[dev,train]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install -q -e '.[dev,train,serve]' --config-settings editable_mode=strict
 	touch $@
 
 # Graphviz's `dot` renders diagrams; install it from Debian when it is missing.
