@@ -184,6 +184,7 @@ function makeState(text) {
       highlightActiveLine(),
       indentUnit.of("    "),
       EditorState.tabSize.of(4),
+      EditorView.lineWrapping,
       archcLanguage(state.ops),
       syntaxHighlighting(highlight),
       lintGutter(),
@@ -375,6 +376,7 @@ function sanitize(svgText) {
 function renderDiagram(svgText, info) {
   const box = $("diagram");
   state.info = info;
+  $("hover").hidden = true; // what it described may be gone
   if (!svgText) {
     box.replaceChildren(el("p", { class: "muted", text: "no diagram (see the warnings above)" }));
     return;
@@ -540,7 +542,10 @@ function renderCompare(cmp) {
   const box = $("compare-summary");
   box.replaceChildren();
   state.changes = null;
-  if (!cmp) return;
+  if (!cmp) {
+    highlightChanges();
+    return;
+  }
   if (cmp.error) {
     box.append(el("div", { class: "msg", text: cmp.error }));
     return;
@@ -566,7 +571,8 @@ function renderCompare(cmp) {
   box.append(table);
   box.append(el("div", {
     class: "changes",
-    text: `${counts.added} layers added, ${counts.changed} changed, ${cmp.removed.length} removed`,
+    text: `${counts.added} layers added (outlined green), ${counts.changed} changed (orange), `
+      + `${cmp.removed.length} removed`,
   }));
   highlightChanges();
 }
