@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 from archc.dsl.diagnostics import ArchcError
 from archc.dsl.names import identifier_problem
 from archc.dsl.parser import MAX_SOURCE_BYTES
-from archc.serve.jobs import Compare, Job, Source
+from archc.serve.jobs import Compare, Job, Result, Source
 from archc.serve.pool import Compiler, CompileTimeout, PoolBusy, WorkerLost, WorkerPool
 from archc.serve.workspace import Conflict, NotFound, PathRefused, Version, Workspace
 
@@ -173,7 +173,6 @@ class Api:
         self.compiler = compiler
         self.first = first
         self.timeout = timeout
-        self.limiter = anyio.CapacityLimiter(64)
 
     def path(self, value: Any) -> str:
         try:
@@ -250,9 +249,10 @@ class Api:
             return Compare(Source(other, saved), with_sets=False)
         raise Refused(400, "'compare' is null or has kind 'saved', 'defaults' or 'file' (with a path)")
 
-    async def _run(self, job: Job) -> dict[str, Any] | tuple[dict[str, Any], bytes | None]:
+    async def _run(self, job: Job) -> Result | dict[str, Any]:
+        """The job's result, or the answer to give when it has none (a timeout, a lost worker)."""
         try:
-            result = await anyio.to_thread.run_sync(self.compiler.run, job, limiter=self.limiter)
+            return await self.compiler.run(job)
         except PoolBusy:
             raise Refused(503, "the server is busy compiling; try again in a moment") from None
         except CompileTimeout:
@@ -260,22 +260,20 @@ class Api:
                           "is a repeat count, or the expanded diagram, very large?")  # fmt: skip
         except WorkerLost:
             return _error(job, "the compiler process died while compiling (out of memory?)", None)
-        return result.data, result.body
 
     async def compile(self, request: Request) -> Response:
-        job = await self._job(await _json(request), "view")
-        outcome = await self._run(job)
-        data = outcome[0] if isinstance(outcome, tuple) else outcome
-        return JSONResponse(data)
+        outcome = await self._run(await self._job(await _json(request), "view"))
+        if isinstance(outcome, dict):
+            return JSONResponse(outcome)
+        return Response(outcome.payload or json.dumps(outcome.data), media_type="application/json")
 
     async def export(self, request: Request) -> Response:
         data = await _json(request)
         output = data.get("format")
         if output not in ("py", "svg", "png"):
             raise Refused(400, "'format' must be py, svg or png")
-        job = await self._job(data, output)
-        outcome = await self._run(job)
-        answer, body = outcome if isinstance(outcome, tuple) else (outcome, None)
+        outcome = await self._run(await self._job(data, output))
+        answer, body = (outcome, None) if isinstance(outcome, dict) else (outcome.data, outcome.body)
         if not answer.get("ok") or body is None:
             return JSONResponse(answer, status_code=422)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(answer.get("name", f"network.{output}")))

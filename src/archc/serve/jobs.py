@@ -9,6 +9,7 @@ frozen and hashable, so the server can cache and share results; its answer is pl
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archc.dsl import ast
 from archc.dsl.analysis import describe, layers, module_params, stage_totals
 from archc.dsl.diagnostics import ArchcError, Diagnostic
 from archc.dsl.names import join_path
@@ -72,6 +74,30 @@ class Result:
     data: dict[str, Any]
     body: bytes | None = None
     deps: list[tuple[str, int, int]] = field(default_factory=list)
+    payload: bytes | None = None  # ``data`` as JSON, written once by the server
+
+
+#: Parsed files kept by a worker: the files a spec uses rarely change between keystrokes.
+PARSE_CACHE_SIZE = 32
+PARSE_CACHE_MAX_CHARS = 512 * 1024
+
+
+def install_parse_cache() -> None:
+    """Make the loader reuse the parse of a file whose text and name it has parsed before.
+
+    Called in worker processes only.  Safe because nothing after the parser mutates the AST
+    (resolve copies what an edit changes); errors are not cached.  It saves the parse of every
+    file a spec uses, on every keystroke (ResNet-152's ``resnet.arch``: about 20 ms of a
+    compile's 80)."""
+    from archc.dsl import loader
+    from archc.dsl.parser import parse_text
+
+    cached = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(parse_text)
+
+    def parse(text: str, file: str = "<string>") -> ast.Module:
+        return cached(text, file) if len(text) <= PARSE_CACHE_MAX_CHARS else parse_text(text, file)
+
+    loader.parse_text = parse  # type: ignore[attr-defined]  # the name the loader calls
 
 
 def run(job: Job) -> Result:

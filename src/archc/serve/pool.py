@@ -8,14 +8,16 @@ answers with an error.  Workers start from a fork server that has already import
 replacement is ready in milliseconds.
 
 :class:`Compiler` adds what the page needs in front of the pool: a small LRU cache of answers
-(checked against the ``use``\\ d files' mtimes and sizes) and sharing of an answer between
-identical jobs in flight, since several tabs, or the same keystrokes replayed, ask for the same
-compile.
+(checked against the mtimes and sizes of the files they read through ``use``) and sharing of
+an answer between identical jobs in flight, since several tabs, or the same keystrokes
+replayed, ask for the same compile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import multiprocessing
 import os
 import queue
@@ -23,11 +25,12 @@ import signal
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
-from archc.serve.jobs import Job, Result, run
+import anyio
+
+from archc.serve.jobs import Job, Result, install_parse_cache, run
 
 
 class CompileTimeout(Exception):
@@ -46,6 +49,7 @@ def _worker_main(conn: Connection, memory_limit: int | None) -> None:
     """The loop of one worker process: receive a job, send its result, until the pipe closes."""
     os.setsid()  # its own process group, so a kill takes the `dot` it started with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    install_parse_cache()
     if memory_limit:
         import resource
 
@@ -151,46 +155,51 @@ def _fresh(result: Result) -> bool:
 
 
 class Compiler:
-    """The pool behind a cache: identical jobs in flight share one compile, and recent answers
-    are reused while the files they read are unchanged."""
+    """The pool behind a cache, for the server's event loop: identical jobs in flight share one
+    compile, recent answers are reused while the files they read are unchanged, and an answer
+    is serialised to JSON once, however many requests receive it.  Only a compile leaves the
+    event loop (a thread waits on the worker), so a cached answer costs no thread hop."""
 
-    def __init__(self, pool: WorkerPool, cache_size: int = 64):
+    def __init__(self, pool: WorkerPool, cache_size: int = 64, threads: int = 64):
         self.pool = pool
         self.cache_size = cache_size
         self._cache: OrderedDict[Job, Result] = OrderedDict()
-        self._inflight: dict[Job, Future[Result]] = {}
-        self._lock = threading.Lock()
+        self._inflight: dict[Job, asyncio.Future[Result]] = {}
+        self._limiter = anyio.CapacityLimiter(threads)
         self.compiles = 0  # jobs that reached a worker (for tests and the benchmark)
 
-    def run(self, job: Job) -> Result:
+    def _compile(self, job: Job) -> Result:
+        started = time.perf_counter()
+        result = self.pool.run(job)
+        result.data["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 1)
+        result.payload = json.dumps(result.data, separators=(",", ":")).encode()
+        return result
+
+    async def run(self, job: Job) -> Result:
         if job.output != "view":  # downloads are rare and large: not cached
-            return self.pool.run(job)
-        with self._lock:
-            hit = self._cache.get(job)
-            if hit is not None and _fresh(hit):
-                self._cache.move_to_end(job)
-                return hit
-            waiting = self._inflight.get(job)
-            if waiting is None:
-                mine: Future[Result] = Future()
-                self._inflight[job] = mine
+            return await anyio.to_thread.run_sync(self._compile, job, limiter=self._limiter)
+        hit = self._cache.get(job)
+        if hit is not None and _fresh(hit):
+            self._cache.move_to_end(job)
+            return hit
+        waiting = self._inflight.get(job)
         if waiting is not None:
-            return waiting.result()
+            return await asyncio.shield(waiting)
+        mine: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        mine.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: never "unhandled"
+        self._inflight[job] = mine
         try:
-            started = time.perf_counter()
-            result = self.pool.run(job)
-            result.data["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 1)
+            result = await anyio.to_thread.run_sync(self._compile, job, limiter=self._limiter)
         except BaseException as e:
-            with self._lock:
-                del self._inflight[job]
-            mine.set_exception(e)
-            raise
-        with self._lock:
-            self.compiles += 1
             del self._inflight[job]
-            self._cache[job] = result
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            if not mine.done():
+                mine.set_exception(e if isinstance(e, Exception) else RuntimeError("compile cancelled"))
+            raise
+        del self._inflight[job]
+        self.compiles += 1
+        self._cache[job] = result
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
         mine.set_result(result)
         return result
 
