@@ -588,8 +588,8 @@ function highlightChanges() {
       continue;
     }
     const members = (state.info[g.id] && state.info[g.id].members) || [path];
-    const inside = Object.keys(changes).some((k) => members.some((m) => k.startsWith(m + ".")));
-    if (inside) g.classList.add("diff-changed");
+    const inside = Object.keys(changes).filter((k) => members.some((m) => k.startsWith(m + ".")));
+    if (inside.length) g.classList.add(inside.every((k) => changes[k] === "added") ? "diff-added" : "diff-changed");
   }
 }
 
