@@ -82,7 +82,7 @@ PARSE_CACHE_SIZE = 32
 PARSE_CACHE_MAX_CHARS = 512 * 1024
 
 
-def install_parse_cache() -> None:
+def install_worker_caches() -> None:
     """Make the loader reuse the parse of a file whose text and name it has parsed before.
 
     Called in worker processes only.  Safe because nothing after the parser mutates the AST
@@ -194,8 +194,10 @@ def _run(job: Job) -> Result:
 
 
 #: Diagrams a worker has drawn, by their DOT source: an edit that leaves the network as it was
-#: (a comment, a half-typed word that is undone) costs no second run of `dot` (~40 ms of a
-#: ResNet-152 compile's ~100).
+#: (a comment, a half-typed word that is undone, a fold opened and closed again) costs no
+#: second run of `dot` (~40 ms of a ResNet-152 compile's ~100, most of it Graphviz starting).
+#: A `dot` kept running would skip that start, but lays out a graph differently depending on
+#: the graphs it drew before; a fresh one draws the same source the same way every time.
 SVG_CACHE_SIZE = 16
 _SVG_CACHE: dict[str, str] = {}
 
@@ -225,11 +227,14 @@ def _svg(c: Compiled, folds: dict[str, bool], warnings: list[str]) -> str | None
         warnings.append(str(DotMissing()))
         return None
     except graphviz.CalledProcessError as e:
-        warnings.append(
-            f"Graphviz could not draw this diagram ({str(e.stderr or b'', 'utf-8', 'replace').strip()})"
-        )
+        why = str(e.stderr or b"", "utf-8", "replace").strip()
+        warnings.append(f"Graphviz could not draw this diagram ({why})")
         return None
-    return data.decode("utf-8")
+    svg = data.decode("utf-8")
+    _SVG_CACHE[source] = svg
+    while len(_SVG_CACHE) > SVG_CACHE_SIZE:
+        del _SVG_CACHE[next(iter(_SVG_CACHE))]
+    return svg
 
 
 def _check_line(c: Compiled) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 import anyio
 
-from archc.serve.jobs import Job, Result, install_parse_cache, run
+from archc.serve.jobs import Job, Result, install_worker_caches, run
 
 
 class CompileTimeout(Exception):
@@ -49,7 +49,7 @@ def _worker_main(conn: Connection, memory_limit: int | None) -> None:
     """The loop of one worker process: receive a job, send its result, until the pipe closes."""
     os.setsid()  # its own process group, so a kill takes the `dot` it started with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
-    install_parse_cache()
+    install_worker_caches()
     if memory_limit:
         import resource
 
