@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # A CPU build of torch; override on a machine with a GPU, e.g. make TORCH='torch>=2.4'.
 TORCH  ?= torch==2.13.0
-SOURCES := $(shell find src dsl codegen grammar -type f \( -name '*.py' -o -name '*.lark' -o -name '*.j2' -o -name py.typed \) 2>/dev/null | sort)
+SOURCES := $(shell find src dsl codegen grammar -path '*/node_modules' -prune -o -type f \( -name '*.py' -o -name '*.lark' -o -name '*.j2' -o -name py.typed -o -path '*/serve/static/*' \) -print 2>/dev/null | sort)
 
-.PHONY: run test lint typecheck pytest install graphviz bench golden generated clean
+.PHONY: run test lint typecheck pytest install graphviz chromium frontend bench golden generated clean
 
 run: install
 	$(BIN)/archc build specs/se_resnet50.arch
@@ -19,7 +19,7 @@ install: $(VENV)/.installed graphviz
 $(VENV)/.installed: pyproject.toml $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e '.[dev,train]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install -q -e '.[dev,train,serve]' --config-settings editable_mode=strict
 	touch $@
 
 # Graphviz's `dot` renders diagrams; install it from Debian when it is missing.
@@ -30,6 +30,20 @@ graphviz:
 	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null) \
 	    || echo "warning: could not install graphviz; render will write .dot files only"; }
 
+# Debian's chromium runs the browser tests of `archc serve` (tests/test_serve_browser.py, driven by
+# Playwright from PyPI, never `playwright install`); without it those tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (for the browser tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) \
+	    || echo "warning: could not install chromium; the browser tests will be skipped"; }
+
+# Rebuild the page of `archc serve` (CodeMirror from npm, bundled by esbuild) into
+# src/archc/serve/static/, which is committed: installing archc needs no npm, and neither does CI.
+frontend:
+	cd src/archc/serve/frontend && npm ci --no-audit --no-fund && npm run build
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -37,7 +51,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install chromium
 	$(BIN)/python -m pytest
 
 golden: install
