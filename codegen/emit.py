@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from archc.dsl.compiler import Compiled
 
+_TOKEN = "\ue000"  # brackets a class's number in code written before classes are named
 _IN_DIMS = {3: ("in_channels", "in_height", "in_width"), 2: ("in_tokens", "in_dim"), 1: ("in_features",)}
 #: How often a unit may be elaborated again after a symbol was baked (each round bakes at
 #: least one more name, so a unit settles within its number of parameters and dimensions).
@@ -202,6 +203,7 @@ class ClassCode:
     forward: list[str]
     baked: frozenset[str] = frozenset()
     methods: list[list[str]] = field(default_factory=list)
+    edits: tuple[str, ...] = ()  # the network's edits applied inside the instances it builds
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -245,7 +247,7 @@ class Writer:
         d = self.graph.nodes[path]
         op = REGISTRY[d["op"]]
         args = dict(d["args"])
-        if d["op"] == "relu":
+        if op.inplace:
             args["inplace"] = self._inplace_safe(path)
         em = op.emit(args, d["in_shapes"], d["shape"])
         via: OpRef | None = d.get("via")
@@ -319,18 +321,19 @@ class Writer:
         children = [join_path(scope.path, c) for c in scope.children]
         items = [self.module_code(c, in_seq=True) or "nn.Identity()" for c in children]
         conds = [self.elab.conds.get(c) for c in children]
-        items = [
-            f"*([{it}] if {code(cd)} else [])" if cd is not None else it
-            for it, cd in zip(items, conds, strict=True)
-        ]
         named = any(c != str(i) for i, c in enumerate(scope.children))
         if scope.repeat is not None and scope.count is not None:
-            return self.repeat_code(scope, items)
-        if named:
-            self.imports.add("OrderedDict")
-            pairs = ", ".join(f"({py_str(c)}, {it})" for c, it in zip(scope.children, items, strict=True))
-            return f"nn.Sequential(OrderedDict([{pairs}]))"
-        return f"nn.Sequential({', '.join(_compress(self.repeat_runs(scope, items)))})"
+            return self.repeat_code(scope, _guard_items(items, conds))
+        if not named:
+            return (
+                f"nn.Sequential({', '.join(_compress(self.repeat_runs(scope, _guard_items(items, conds))))})"
+            )
+        self.imports.add("OrderedDict")
+        pairs = ", ".join(
+            f"*([({py_str(c)}, {it})] if {code(cd)} else [])" if cd is not None else f"({py_str(c)}, {it})"
+            for c, it, cd in zip(scope.children, items, conds, strict=True)
+        )
+        return f"nn.Sequential(OrderedDict([{pairs}]))"
 
     def repeat_runs(self, scope: Scope, items: list[str]) -> list[str]:
         """Repeats inside a sequence keep their count: ``*(Rcab(...) for _ in range(blocks))``."""
@@ -458,6 +461,24 @@ class Writer:
             text = _STRING.sub('""', line.split("  #", 1)[0])
             found.update(_USED.findall(text))
         return found
+
+
+def _guard_items(items: list[str], conds: list[Any]) -> list[str]:
+    """Sequence items under conditions: a run of items under the same condition becomes one
+    ``*([a, b, c] if cond else [])``."""
+    out: list[str] = []
+    i = 0
+    while i < len(items):
+        if conds[i] is None:
+            out.append(items[i])
+            i += 1
+            continue
+        j = i
+        while j < len(items) and conds[j] is not None and code(conds[j]) == code(conds[i]):
+            j += 1
+        out.append(f"*([{', '.join(items[i:j])}] if {code(conds[i])} else [])")
+        i = j
+    return out
 
 
 def _guarded(line: str, cond: Any, attr: str) -> list[str]:
@@ -652,6 +673,7 @@ class Emitter:
         self.helpers: set[str] = set()
         self.imports: set[str] = set()
         self.path_sensitive = bool(self.net.edits)
+        self.named: dict[str, str] = {}
 
     # ------------------------------------------------------------ units
     def generate(
@@ -715,14 +737,11 @@ class Emitter:
                 self.cache[key] = cls
                 return cls
         variants = self.by_definition.setdefault(scope.definition, [])
-        base = class_name(block.name)
-        preferred = [base] if not variants else []
-        if scope.edits:
-            preferred.append(base + "".join(class_name(e) for e in scope.edits))
-        preferred.append(base if variants else base + "Block")
-        name = self.names.claim(*preferred)
         doc = self._block_doc(block, variants, scope, baked, values)
-        cls = ClassCode(name, scope.definition, doc, signature, init, writer.forward, baked)
+        # named once every class is known (see name_classes): code refers to it by a token
+        token = f"{_TOKEN}{len(self.classes)}{_TOKEN}"
+        cls = ClassCode(token, scope.definition, doc, signature, init, writer.forward, baked)
+        cls.edits = tuple(scope.edits)
         variants.append(cls)
         self.classes.append(cls)
         self.cache[key] = cls
@@ -769,6 +788,32 @@ class Emitter:
             doc += f" Built for {', '.join(fixed)}."
         return doc
 
+    def name_classes(self) -> None:
+        """Name every block class, now that all are known: one class per definition takes the
+        block's name; when edits or fixed values split a definition into several, the class
+        built as written keeps it, edited ones are named after their edits (``BottleneckSe``),
+        the others numbered (``Bottleneck2``)."""
+        for definition, variants in self.by_definition.items():
+            base = class_name(definition)
+            plain = next((c for c in variants if not c.edits), None) if len(variants) > 1 else variants[0]
+            names: dict[str, str] = {}
+            for cls in variants:
+                if cls is plain:
+                    names[cls.name] = self.names.claim(base, base + "Block")
+                elif cls.edits:
+                    names[cls.name] = self.names.claim(base + "".join(class_name(e) for e in cls.edits))
+            for cls in variants:
+                if cls.name not in names:
+                    names[cls.name] = self.names.numbered(base)
+            for cls in variants:
+                cls.name = names[cls.name]
+        tokens = {f"{_TOKEN}{i}{_TOKEN}": c.name for i, c in enumerate(self.classes)}
+        pattern = re.compile(f"{_TOKEN}\\d+{_TOKEN}")
+        for cls in self.classes:
+            cls.init = [pattern.sub(lambda m: tokens[m.group(0)], line) for line in cls.init]
+            cls.forward = [pattern.sub(lambda m: tokens[m.group(0)], line) for line in cls.forward]
+        self.named = tokens
+
     def network_class(self) -> tuple[ClassCode, Writer]:
         net = self.net
         fixed = _edit_names(net) & set(net.params)
@@ -780,13 +825,17 @@ class Emitter:
             for k, v in net.params.items()
             if _symbolic(v) and k in used and k not in baked
         )
+        self.name_classes()
         name = self.names.claim(class_name(self.name), class_name(self.name) + "Net")
         doc = (
             f"Network ``{self.name}`` from {self.compiled.program.project_path(net.file)}: "
             f"input {fmt(self.compiled.totals.input_shape)}, output {fmt(self.compiled.totals.output_shape)}."
         )
         init = [*writer.init, *writer.init_extra]
-        return ClassCode(name, None, doc, Signature((), params), init, writer.forward, baked), writer
+        pattern = re.compile(f"{_TOKEN}\\d+{_TOKEN}")
+        init = [pattern.sub(lambda m: self.named[m.group(0)], line) for line in init]
+        forward = [pattern.sub(lambda m: self.named[m.group(0)], line) for line in writer.forward]
+        return ClassCode(name, None, doc, Signature((), params), init, forward, baked), writer
 
 
 def _plain(v: Any) -> Any:

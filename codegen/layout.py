@@ -26,6 +26,19 @@ def layout(line: str, indent: int, width: int = WIDTH) -> list[str]:
         return [pad + line]
     head, args, tail = split
     out = [pad + head]
+    grouping = head.endswith("(") and not re.search(r"[\w)\]]$", head[:-1]) and len(args) == 1
+    if grouping and _top_level_for(args[0]) < 0:
+        # parentheses that group (``*([a, b] if c else [])``), not a call: no trailing comma
+        ternary = _top_level_ternary(args[0])
+        if ternary is None:
+            out.extend(layout(args[0], indent + 4, width))
+        else:
+            then, cond, other = ternary
+            out.extend(layout(then, indent + 4, width))
+            out.extend(layout(f"if {cond}", indent + 4, width))
+            out.extend(layout(f"else {other}", indent + 4, width))
+        out.append(pad + tail)
+        return out
     comprehension = _top_level_for(args[0]) if len(args) == 1 else -1
     if comprehension > 0 and len(args[0]) + indent + 4 <= width:  # a generator expression that fits
         out.append(" " * (indent + 4) + args[0])
@@ -56,6 +69,20 @@ def _scan(text: str) -> Iterator[tuple[int, str, int]]:
             depth += 1
         elif ch in _CLOSE:
             depth -= 1
+
+
+def _top_level_ternary(text: str) -> tuple[str, str, str] | None:
+    """``a if c else b`` at the top level of ``text``, as its three parts."""
+    at_if = at_else = -1
+    for i, _, depth in _scan(text):
+        if depth == 0 and at_if < 0 and text.startswith(" if ", i):
+            at_if = i
+        elif depth == 0 and at_if >= 0 and text.startswith(" else ", i):
+            at_else = i
+            break
+    if at_if < 0 or at_else < 0:
+        return None
+    return text[:at_if].strip(), text[at_if + 4 : at_else].strip(), text[at_else + 6 :].strip()
 
 
 def _top_level_for(text: str) -> int:

@@ -44,7 +44,10 @@ class Namespace:
             if self.free(name):
                 self.taken.add(name)
                 return name
-        base = preferred[0]
+        return self.numbered(preferred[0])
+
+    def numbered(self, base: str) -> str:
+        """``base2``, ``base3``, ...: the first that is free."""
         n = 2
         while not self.free(f"{base}{n}"):
             n += 1

@@ -30,7 +30,7 @@ from archc.dsl.diagnostics import ArchcError, Diagnostic, DiagnosticSink, Span
 from archc.dsl.names import identifier_problem, join_path
 from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.resolve import Network, labels
-from archc.dsl.symbolic import SymBool, bake, concrete
+from archc.dsl.symbolic import SymBool, bake, compare, concrete
 from archc.dsl.targets import Path, Pattern, Step, classify
 from archc.dsl.values import BlockRef, Evaluator, OpRef, ShapeVal, Value, show, suggest, type_name
 
@@ -580,7 +580,7 @@ class Elaborator:
             out = self._layer(el.layer, t, path, ctx, el.span, name)
         return self._conditional(cond, path, t, out, before)
 
-    def _conditional(self, cond: Any, path: str, t: Tensor, out: Tensor, before: int) -> Tensor:
+    def _conditional(self, cond: Any, path: str | None, t: Tensor, out: Tensor, before: int) -> Tensor:
         """The value after a layer that exists under ``cond``.  A symbolic condition (code
         generation) keeps the layer, and its output shape becomes ``present if cond else
         absent`` per dimension, so the code after it is right either way; where that cannot
@@ -596,7 +596,8 @@ class Elaborator:
         if merged is None:
             bake(cond)
             return out if cond.value else t
-        self.conds[path] = cond
+        if path is not None:
+            self.conds[path] = cond
         return Tensor(out.node if cond.value else t.node, merged, max(out.depth, t.depth))
 
     def _label(self, el: ast.Element, ctx: _Ctx, *, peek: bool = False) -> str | None:
@@ -681,8 +682,9 @@ class Elaborator:
                 cond = self._condition(item.cond, ctx)
                 if cond is None:
                     return Tensor(t.node, None, t.depth)
-                if isinstance(cond, SymBool) and (item.splice or item.repeat is not None):
-                    cond = bool(cond)  # a spliced or repeated part: decided here
+                if isinstance(cond, SymBool) and (item.repeat is not None or self._rules_active(ctx)):
+                    # a repeated part, or numbering that edits may name: decided here
+                    cond = bool(cond)
                 if not isinstance(cond, SymBool) and not cond:
                     continue
             splice = item.splice
@@ -707,7 +709,7 @@ class Elaborator:
                 continue
             if splice:
                 assert isinstance(item.layer, ast.Seq)
-                t = self._seq_items(item.layer.items, t, path, ctx, index, used)
+                t = self._spliced(item.layer, cond, t, path, ctx, index, used)
                 continue
             if item.label is not None:
                 problem = identifier_problem(item.label)
@@ -722,6 +724,27 @@ class Elaborator:
             t = self._seq_child(item, t, path, name, ctx, cond)
             index[0] += 1
         return t
+
+    def _spliced(
+        self, seq: ast.Seq, cond: Any, t: Tensor, path: str, ctx: _Ctx, index: list[int], used: set[str]
+    ) -> Tensor:
+        """A spliced list; under a symbolic condition (code generation) its items are kept, each
+        under the condition, and the value after them is ``items if cond else unchanged``."""
+        if not isinstance(cond, SymBool):
+            return self._seq_items(seq.items, t, path, ctx, index, used)
+        scope = self.scopes[path]
+        first, before = len(scope.children), len(self.sink.diagnostics)
+        out = self._seq_items(seq.items, t, path, ctx, index, used)
+        for child in scope.children[first:]:
+            child_path = join_path(path, child)
+            inner = self.conds.get(child_path)
+            self.conds[child_path] = (
+                cond if inner is None else compare("and", cond, inner, cond.value and concrete(inner))
+            )
+        return self._conditional(cond, None, t, out, before)
+
+    def _rules_active(self, ctx: _Ctx) -> bool:
+        return any(True for _ in self._active(ctx))
 
     def _seq_child(self, item: ast.Element, t: Tensor, path: str, name: str, ctx: _Ctx, cond: Any) -> Tensor:
         """One child of a sequence (a whole repeat when ``item`` has one), with its edits."""
@@ -1106,7 +1129,7 @@ class Elaborator:
             scope=parent,
             order=self.count,
             inputs=[t.node for t in ins],
-            via=via.expr if via is not None and via.free else None,
+            via=via if via is not None and via.free else None,
         )
         main = _main_operand(op.name, ins, out)
         for i, t in enumerate(ins):

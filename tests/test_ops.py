@@ -166,7 +166,7 @@ def test_emitted_constructors_read_like_torchvision() -> None:
         "self.to_hwc = Permute([0, 2, 3, 1])",
         "self.attn = ShiftedWindowAttention(8, [4, 4], [2, 2], 2)",
         "self.merge = PatchMerging(8)",
-        "self.gate = nn.Hardsigmoid()",
+        "self.gate = nn.Hardsigmoid(inplace=True)",
     ):
         assert line in source
     assert "torchvision" not in source.replace("torchvision's", "")

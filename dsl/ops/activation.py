@@ -23,16 +23,21 @@ class _Elementwise(Op):
     torch_module: ClassVar[str] = ""
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
-        return Emission(f"{self.torch_module}()")
+        return Emission(ctor(self.torch_module, inplace=True if a.get("inplace") else None))
+
+
+class _Activation(_Elementwise):
+    """An activation PyTorch has a module for that can run in place; ``inplace`` is set by the
+    code generator when the input has no other reader."""
+
+    inplace = True
 
 
 @register()
-class ReLU(_Elementwise):
+class ReLU(_Activation):
     name = "relu"
     summary = "max(x, 0)"
-
-    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
-        return Emission("nn.ReLU(inplace=True)" if a.get("inplace") else "nn.ReLU()")
+    torch_module = "nn.ReLU"
 
 
 @register()
@@ -69,16 +74,6 @@ class Dropout(_Elementwise):
         return Emission(ctor("nn.Dropout", a["p"]))
 
 
-class _Activation(_Elementwise):
-    """An activation PyTorch has a module for; ``inplace`` is set by the code generator when the
-    input has no other reader, as for ``relu``."""
-
-    def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
-        return Emission(
-            f"{self.torch_module}(inplace=True)" if a.get("inplace") else f"{self.torch_module}()"
-        )
-
-
 @register()
 class ReLU6(_Activation):
     name = "relu6"
@@ -110,6 +105,7 @@ class SiLU(_Activation):
 @register()
 class LeakyReLU(_Elementwise):
     name = "leaky_relu"
+    inplace = True
     summary = "x if x > 0 else slope * x (nn.LeakyReLU)"
     args = (ArgSpec("slope", "float", 0.01, aliases=("negative_slope",)),)
 

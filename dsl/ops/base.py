@@ -144,10 +144,10 @@ class Emission:
     ``helpers`` names helper classes of :mod:`archc.codegen.helpers` the code needs.
     """
 
-    module: str | None = None
+    module: Ctor | str | None = None
     call: str = "{m}({x})"
     parameter: str | None = None
-    seq_module: str | None = None
+    seq_module: Ctor | str | None = None
     helpers: tuple[str, ...] = ()
 
 
@@ -180,10 +180,10 @@ class Ctor:
         return f"{self.callee}({', '.join(parts)})"
 
 
-def ctor(name: str, *args: Any, **kwargs: Any) -> str:
-    """``nn.Conv2d(64, 256, kernel_size=1)`` as code; keyword values of None are left out.
-    Mark the arguments that come from the input's shape with :class:`Dim`."""
-    return str(Ctor(name, args, tuple(kwargs.items())))
+def ctor(name: str, *args: Any, **kwargs: Any) -> Ctor:
+    """``nn.Conv2d(64, 256, kernel_size=1)``: ``str()`` gives the code; keyword values of None
+    are left out.  Mark the arguments that come from the input's shape with :class:`Dim`."""
+    return Ctor(name, args, tuple(kwargs.items()))
 
 
 def unless_default(value: Any, default: Any) -> Any:
@@ -203,6 +203,7 @@ class Op:
     ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
     counted: ClassVar[bool] = False  # does fvcore count MACs for it?
     layer_is_parameter: ClassVar[bool] = False  # its tensor is keyed by the layer's own name
+    inplace: ClassVar[bool] = False  # can run in place (the code generator decides when it may)
     # The layout it needs of a rank-3 input: "chw", "hwc" or "any"; None means "chw" for an op
     # that takes only feature maps (conv, bn, pooling) and "any" otherwise (elementwise ops, and
     # ops on the last dimension such as layernorm).
