@@ -5,10 +5,10 @@ stdout, diagnostics and progress to stderr.  ``check``, ``summary`` and ``render
 import torch.
 """
 
-from archc.cli import build, check, diff, render, train
+from archc.cli import build, check, diff, evaluate, render, train, weights
 from archc.cli.common import app
 
-__all__ = ["app", "build", "check", "diff", "main", "render", "train"]
+__all__ = ["app", "build", "check", "diff", "evaluate", "main", "render", "train", "weights"]
 
 
 def main() -> None:
