@@ -2,20 +2,21 @@
 
 ``archc weights map A B`` and ``--weights`` (a checkpoint of A loaded into B) use the same map:
 
-1. **kept**: the same ``state_dict`` key with the same shape (resnet50 → se_resnet50: every
-   tensor of resnet50; resnet50 → a GELU variant: all of them);
-2. **reshaped**: the stem convolution with another number of input channels (3 → 1), adapted
-   as timm's ``adapt_input_conv`` does (summed, or repeated and scaled);
-3. **moved**: a module whose key changed but whose tensors (names and shapes, in order) equal
-   an unmatched module of the source, aligned in ``state_dict`` order (a layer inserted in a
-   sequence renumbers the ones after it: vgg16 → vgg16_bn);
-4. **skipped**: the same key with another shape (a classifier for 10 classes instead of 1000):
-   the target keeps its initial values;
-5. **new**: in the target only (the SE blocks of se_resnet50, the extra blocks of a deeper
+1. **kept**: the same ``state_dict`` key with the same shape, for every module whose tensors in
+   both networks agree (resnet50 → se_resnet50: every tensor of resnet50; resnet50 → a GELU
+   variant: all of them);
+2. **moved**: the other modules, aligned in ``state_dict`` order by their tensors' names and
+   shapes: a layer inserted in a sequence renumbers the ones after it (vgg16 → vgg16_bn);
+3. then, under the same key: **kept** when the shapes agree; **reshaped** for the stem
+   convolution with another number of input channels (3 → 1), adapted as timm's
+   ``adapt_input_conv`` does; **skipped** otherwise (a classifier for 10 classes instead of
+   1000): the target keeps its initial values;
+4. **new**: in the target only (the SE blocks of se_resnet50, the extra blocks of a deeper
    network); **unused**: in the source only.
 
-The alignment in step 3 is a longest-matching-blocks alignment (difflib) over modules; a
-structural diff of two networks would provide the same pairs from the layer graphs.
+The alignment in step 2 is difflib's longest-matching-blocks over module signatures; a
+structural diff of the two layer graphs (ops, arguments, shapes) could supply these pairs with
+more evidence than tensor shapes.
 """
 
 from __future__ import annotations
@@ -97,24 +98,25 @@ def _stem_conv(key: str, target: Sequence[tuple[str, Shape]]) -> bool:
 def map_tensors(source: Sequence[tuple[str, Shape]], target: Sequence[tuple[str, Shape]]) -> WeightMap:
     """The map of ``source``'s tensors (key, shape) onto ``target``'s, in ``target``'s order."""
     src = dict(source)
-    by_target: dict[str, Entry] = {}
+    found: dict[str, Entry] = {}
     used: set[str] = set()
+
+    def take(kind: str, s_key: str, t_key: str, s_shape: Shape, t_shape: Shape) -> None:
+        found[t_key] = Entry(kind, s_key, t_key, s_shape, t_shape)
+        used.add(s_key)
+
+    # 1. modules under the same path whose common tensors all have the same shapes
+    common: dict[str, bool] = {}
     for key, shape in target:
-        have = src.get(key)
-        if have is None:
-            continue
-        used.add(key)
-        if have == shape:
-            kind = "kept"
-        elif len(shape) == 4 and len(have) == 4 and have[0] == shape[0] and have[2:] == shape[2:]:
-            kind = "reshaped" if _stem_conv(key, target) else "skipped"
-        else:
-            kind = "skipped"
-        by_target[key] = Entry(kind, key, key, have, shape)
-    # modules none of whose tensors matched by key, aligned by their tensors' names and shapes
-    matched_modules = {_module(k) for k in by_target} | {_module(k) for k in used}
-    t_mods = [(m, sig) for m, sig in _modules(target) if m not in matched_modules]
-    s_mods = [(m, sig) for m, sig in _modules(source) if m not in matched_modules]
+        if key in src:
+            common[_module(key)] = common.get(_module(key), True) and src[key] == shape
+    matched = {m for m, same in common.items() if same}
+    for key, shape in target:
+        if _module(key) in matched and key in src:
+            take("kept", key, key, shape, shape)
+    # 2. the other modules, aligned in order by their tensors' names and shapes
+    t_mods = [(m, sig) for m, sig in _modules(target) if m not in matched]
+    s_mods = [(m, sig) for m, sig in _modules(source) if m not in matched]
     matcher = difflib.SequenceMatcher(None, [s for _, s in s_mods], [s for _, s in t_mods], autojunk=False)
     for block in matcher.get_matching_blocks():
         for j in range(block.size):
@@ -122,9 +124,16 @@ def map_tensors(source: Sequence[tuple[str, Shape]], target: Sequence[tuple[str,
             t_mod, _ = t_mods[block.b + j]
             for leaf, shape in sig:
                 s_key, t_key = f"{s_mod}.{leaf}" if s_mod else leaf, f"{t_mod}.{leaf}" if t_mod else leaf
-                by_target[t_key] = Entry("moved", s_key, t_key, shape, shape)
-                used.add(s_key)
-    entries = [by_target.get(key) or Entry("new", None, key, None, shape) for key, shape in target]
+                take("kept" if s_key == t_key else "moved", s_key, t_key, shape, shape)
+    # 3. what is left under the same key: kept when the shape agrees, else reshaped or skipped
+    for key, shape in target:
+        have = src.get(key)
+        if key in found or have is None or key in used:
+            continue
+        stem = len(shape) == 4 and len(have) == 4 and have[0] == shape[0] and have[2:] == shape[2:]
+        kind = "kept" if have == shape else "reshaped" if stem and _stem_conv(key, target) else "skipped"
+        take(kind, key, key, have, shape)
+    entries = [found.get(key) or Entry("new", None, key, None, shape) for key, shape in target]
     entries += [Entry("unused", key, None, shape, None) for key, shape in source if key not in used]
     return WeightMap(entries)
 
