@@ -33,7 +33,7 @@ class TrainConfig:
     lr: float | None = None  # None: DEFAULT_LR[optimizer]
     momentum: float = 0.9
     weight_decay: float | None = None  # None: DEFAULT_WEIGHT_DECAY[optimizer]
-    warmup: str = "0"  # "2" or "2epochs": epochs; "300steps": optimizer steps
+    warmup: str = "1"  # "2" or "2epochs": epochs; "300steps": optimizer steps
     label_smoothing: float = 0.0
     device: str = "auto"
     threads: int | None = None

@@ -32,9 +32,11 @@ from archc.dsl import ast
 from archc.dsl.diagnostics import NOWHERE, UsageError
 from archc.dsl.ops import fmt
 from archc.train import checkpoint, data, records, runtime, schedule
-from archc.train.config import FLAGS, TrainConfig
-from archc.train.errors import CheckpointError, Interrupted, TrainError
+from archc.train.config import TrainConfig
+from archc.train.errors import Interrupted, TrainError
+from archc.train.evaluate import evaluate
 from archc.train.progress import Progress
+from archc.train.resume import differences, fields, misfit
 
 Log = Callable[[str], None]
 
@@ -244,18 +246,18 @@ class Trainer:
                 "the run stopped before its first checkpoint; start it again without --resume",
             )
         state = checkpoint.load(self.path, map_location=self.device)
-        saved = _fields(self.path, state)
-        differences = _differences(saved, self.meta())
-        if differences and not cfg.force:
+        saved = fields(self.path, state)
+        changed = differences(saved, self.meta())
+        if changed and not cfg.force:
             raise UsageError.at(
                 NOWHERE,
-                f"--resume: {self.run} was trained with other settings: {'; '.join(differences)}",
+                f"--resume: {self.run} was trained with other settings: {'; '.join(changed)}",
                 "give the run's settings again, or add --force to continue with these",
             )
         try:
             self.model.load_state_dict(saved["model"])
         except RuntimeError:
-            raise TrainError.at(NOWHERE, _misfit(self.path, saved["model"], self.model)) from None
+            raise TrainError.at(NOWHERE, misfit(self.path, saved["model"], self.model)) from None
         if saved["recipe"].get("optimizer") == cfg.optimizer:
             try:
                 self.optimizer.load_state_dict(saved["optimizer"])
@@ -425,7 +427,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         self.optimizer.step()
-        if not _all_finite(self.model):
+        if self._agree(not _all_finite(self.model)):  # buffers are per process under DDP
             self._non_finite("a parameter became non-finite", epoch, step, lr)
         return loss.item(), int((out.argmax(1) == y).sum().item())
 
@@ -494,50 +496,6 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp)
 
 
-def evaluate(
-    net: nn.Module,
-    dataset: Any,
-    batch_size: int,
-    workers: int,
-    where: runtime.Dist,
-    device: torch.device,
-    amp: bool = False,
-    channels_last: bool = False,
-) -> tuple[torch.Tensor, int | None]:
-    """Summed loss, top-1 and top-5 hits and count over ``dataset`` (split across processes), and
-    the index of an item that could not be read, if any (-1: another process found one)."""
-    net.eval()
-    n = len(dataset)
-    order = list(range(where.rank, n, where.world))
-    totals = torch.zeros(4, dtype=torch.float64, device=device)
-    bad: int | None = None
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        for k, (x, y) in enumerate(data.batches(dataset, order, batch_size, workers)):
-            if (y == data.BAD_LABEL).any():
-                bad = order[k * batch_size + int((y == data.BAD_LABEL).nonzero()[0])]
-                break
-            x, y = x.to(device), y.to(device)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            out = net(x).float()
-            top = out.topk(min(5, out.shape[1]), dim=1).indices
-            totals += torch.tensor(
-                [
-                    F.cross_entropy(out, y, reduction="sum").item(),
-                    (top[:, 0] == y).sum().item(),
-                    (top == y[:, None]).any(dim=1).sum().item(),
-                    len(y),
-                ],
-                dtype=torch.float64,
-                device=device,
-            )
-    if runtime.agree(int(bad is not None), where, device) and bad is None:
-        bad = -1
-    if where.world > 1:
-        dist.all_reduce(totals)
-    return totals, bad
-
-
 def _since(began: float) -> float:
     return max(time.perf_counter() - began, 1e-9)
 
@@ -545,60 +503,3 @@ def _since(began: float) -> float:
 def _all_finite(model: nn.Module) -> bool:
     tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
     return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
-
-
-# ------------------------------------------------------------------ resume checks
-
-
-def _fields(path: Path, state: dict[str, Any]) -> dict[str, Any]:
-    """The checkpoint's fields, their types checked (a file can be well-formed and still odd)."""
-    kinds: dict[str, type | tuple[type, ...]] = {
-        "epoch": int, "step": int, "model": dict, "optimizer": dict, "rng": dict, "history": list,
-        "partial": torch.Tensor, "recipe": dict, "spec_sha256": str, "data_fingerprint": str,
-        "steps_per_epoch": int, "network": dict, "best": (float, type(None)),
-    }  # fmt: skip
-    for key, kind in kinds.items():
-        if not isinstance(state.get(key), kind):
-            raise CheckpointError.at(NOWHERE, f"{path}: the checkpoint has no valid {key!r}")
-    if state["epoch"] < 0 or state["step"] < 0 or tuple(state["partial"].shape) != (3,):
-        raise CheckpointError.at(NOWHERE, f"{path}: the checkpoint's position is not valid")
-    return state
-
-
-def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    out = []
-    if saved["spec_sha256"] != now["spec_sha256"]:
-        out.append("the spec files changed")
-    for key, value in now["recipe"].items():
-        old = saved["recipe"].get(key)
-        if old != value:
-            out.append(f"{FLAGS.get(key, key)} {_show(old)} (now {_show(value)})")
-    if (
-        saved["data_fingerprint"] != now["data_fingerprint"]
-        and saved["recipe"].get("data") == now["recipe"]["data"]
-    ):
-        out.append("the data's files changed")
-    return out
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "not given"
-    if isinstance(value, list):
-        return " ".join(map(str, value)) or "none"
-    return str(value)
-
-
-def _misfit(path: Path, state: dict[str, Any], model: nn.Module) -> str:
-    want = model.state_dict()
-    missing = [k for k in want if k not in state]
-    extra = [k for k in state if k not in want]
-    shaped = [k for k in want if k in state and tuple(state[k].shape) != tuple(want[k].shape)]
-
-    def some(keys: list[str]) -> str:
-        return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
-
-    parts = [f"{len(missing)} missing ({some(missing)})"] if missing else []
-    parts += [f"{len(extra)} unexpected ({some(extra)})"] if extra else []
-    parts += [f"{len(shaped)} of another shape ({some(shaped)})"] if shaped else []
-    return f"{path} does not fit this network: " + "; ".join(parts)
