@@ -540,3 +540,14 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None
     assert code == 1, output
     assert "cannot read" in output and ("more than the 89,478,485" in output or "DecompressionBomb" in output)
     assert "Traceback" not in output
+
+
+def test_resume_refuses_data_whose_files_changed(tmp_path: Path) -> None:
+    make_images(tmp_path / "data", {"red": 6, "blue": 6})
+    args = ["train", str(tiny_spec(tmp_path)), "--data", str(tmp_path / "data"), "--epochs", "2",
+            "--batch-size", "4", "--threads", "1", "--out", str(tmp_path / "r")]  # fmt: skip
+    code, output = cli(*args, "--epochs", "1")  # the last of a repeated option counts
+    assert code == 0, output
+    make_images(tmp_path / "data", {"red": 7})  # one more image
+    code, output = cli(*args, "--resume")
+    assert code == 2 and "the data's files changed" in output, output

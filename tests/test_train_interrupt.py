@@ -193,6 +193,7 @@ def test_interrupts_at_random_moments_resume_bit_identical(
     rng = random.Random(SEED)
     names = list(MOMENTS)
     interrupted = 0
+    where: dict[str, int] = {}
     for trial in range(TRIALS):
         moment = names[trial % len(names)]
         n = rng.randint(1, MOMENTS[moment]) if MOMENTS[moment] else 0
@@ -202,6 +203,12 @@ def test_interrupts_at_random_moments_resume_bit_identical(
         message, resumes = run_trial(spec, out, moment, n, signum, delay)
         interrupted += resumes
         assert identical(outcome(out), expected), f"trial {trial}: {moment} #{n}, {signum!r}: {message}"
+        stopped = message.split(" at ", 1)[1].split(";")[0] if resumes else "finished first"
+        kind = "mid-epoch" if "steps done" in stopped else stopped.removeprefix("the ")
+        where[f"{moment}: {kind}"] = where.get(f"{moment}: {kind}", 0) + 1
+    print(f"\n{TRIALS} trials, {interrupted} interrupted and resumed, all bit-identical:")
+    for key, count in sorted(where.items()):
+        print(f"  {key}: {count}")
     assert interrupted >= TRIALS // 2  # most signals land before the run ends
 
 
