@@ -209,12 +209,12 @@ class Trainer:
             if cfg.weights:
                 self.log("--weights is ignored on --resume: the checkpoint holds the weights")
         else:
-            if main:
-                records.prepare(self.run, self.c)
-            if cfg.weights:
+            if cfg.weights:  # before the run folder is touched: it may be this folder's checkpoint
                 from archc.train.weights import load_into
 
                 load_into(self.model, cfg.weights, cfg.strict, self.log, self.c.name)
+            if main:
+                records.prepare(self.run, self.c)
             self.save(0, 0, self.pos.partial)  # a finite state on disk before the first step
         if main:
             env = records.environment(str(self.device), threads, self.where.world)
@@ -401,7 +401,8 @@ class Trainer:
                     self.save(epoch, step, sums)
                     found = int(idx[int(bad[0])]) if len(bad) else -1
                     raise _Stop(self.stop.signum, found if why == 2 else None, self.data.train)
-                lr = self.schedule.apply(self.optimizer, epoch * self.steps + step)
+                self.schedule.apply(self.optimizer, epoch * self.steps + step)
+                lr = float(self.optimizer.param_groups[0]["lr"])  # logged as the optimizer has it
                 loss, correct = self.train_step(x, y, epoch, step, lr)
                 sums += torch.tensor(
                     [loss * len(y), correct, len(y)], dtype=torch.float64, device=self.device
