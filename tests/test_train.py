@@ -287,7 +287,7 @@ def test_nan_in_a_later_epoch_keeps_the_last_finite_checkpoint(
     monkeypatch.setattr(loop.F, "cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
     code, output = train_tiny(tmp_path, r, "--epochs", "2", "--resume")
     assert code == 1 and "the loss became nan at epoch 2, step 1" in output, output
-    assert "keeps the last finite state (epoch 1)" in output
+    assert "keeps the last finite state (the end of epoch 1)" in output
     after = state(r)
     assert after["epoch"] == 1 and all(
         torch.equal(good["model"][k], after["model"][k]) for k in good["model"]

@@ -21,14 +21,14 @@ def eval_(
         str | None,
         typer.Option(
             "--data",
-            help="An image folder (its val/ when it has one), or 'digits' [default: the run's data].",
+            help="An image folder (its val/ when it has one), or 'digits' (default: the run's data).",
             show_default=False,
         ),
     ] = None,
     best: Annotated[bool, typer.Option("--best", help="In a run folder, evaluate best.pt.")] = False,
     spec: Annotated[
         Path | None,
-        typer.Option("--spec", help="The spec [default: the one the run recorded].", show_default=False),
+        typer.Option("--spec", help="The spec (default: the one the run recorded).", show_default=False),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 128,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",

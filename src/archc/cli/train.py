@@ -45,7 +45,7 @@ def train(
     lr: Annotated[
         float | None,
         typer.Option(
-            "--lr", help="Peak learning rate [default: 0.1 for sgd, 1e-3 for adamw].", show_default=False
+            "--lr", help="Peak learning rate (default: 0.1 for sgd, 1e-3 for adamw).", show_default=False
         ),
     ] = None,
     weight_decay: Annotated[
@@ -53,7 +53,7 @@ def train(
         typer.Option(
             "--weight-decay",
             min=0.0,
-            help="Not applied to biases, norms, tokens [default: 5e-4 for sgd, 0.05 for adamw].",
+            help="Not applied to biases, norms, tokens (default: 5e-4 for sgd, 0.05 for adamw).",
             show_default=False,
         ),
     ] = None,
@@ -64,7 +64,7 @@ def train(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[
         int | None,
-        typer.Option("--threads", min=1, help="CPU threads [default: all cores].", show_default=False),
+        typer.Option("--threads", min=1, help="CPU threads (default: all cores).", show_default=False),
     ] = None,
     amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (bfloat16).")] = False,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC memory format.")] = False,

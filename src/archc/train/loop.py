@@ -350,12 +350,15 @@ class Trainer:
     def _agree(self, flag: bool) -> bool:
         return runtime.agree(int(flag), self.where, self.device) > 0
 
-    def _stopped(self, stop: _Stop) -> None:
+    def _saved_at(self) -> str:
+        """Where the checkpoint on disk is, in words."""
         epoch, step = self.saved or (0, 0)
         if step:
-            where = f"epoch {epoch + 1} with {step} of {self.steps} steps done"
-        else:
-            where = f"the end of epoch {epoch}" if epoch else "the start of the run"
+            return f"epoch {epoch + 1} with {step} of {self.steps} steps done"
+        return f"the end of epoch {epoch}" if epoch else "the start of the run"
+
+    def _stopped(self, stop: _Stop) -> None:
+        where = self._saved_at()
         again = (
             f"continue with: archc train {self.cfg.spec} --out {self.run} --resume (and the same settings)"
         )
@@ -433,14 +436,12 @@ class Trainer:
         return loss.item(), int((out.argmax(1) == y).sum().item())
 
     def _non_finite(self, what: str, epoch: int, step: int, lr: float) -> None:
-        e, s = self.saved or (0, 0)
         raise TrainError.at(
             NOWHERE,
             f"{what} at epoch {epoch + 1}, step {step + 1} (learning rate {lr:g}); stopped",
-            f"{self.path} keeps the last finite state (epoch {e + (1 if s else 0)}"
-            + (f", step {s}" if s else "") + f"); resume it with a lower --lr and --force "
-            f"(the peak is now {self.cfg.peak_lr:g})",
-        )  # fmt: skip
+            f"{self.path} keeps the last finite state ({self._saved_at()}); resume it with a lower "
+            f"--lr and --force (the peak is now {self.cfg.peak_lr:g})",
+        )
 
     def end_epoch(self, epoch: int, sums: torch.Tensor, images: int, seconds: float, lr: float) -> None:
         local = sums.clone()
