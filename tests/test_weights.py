@@ -252,3 +252,68 @@ def test_weight_sources_that_are_not_there(tmp_path: Path) -> None:
     torch.save({"x.weight": torch.zeros(3)}, tmp_path / "other.pt")
     code, output = cli("build", spec, "-o", str(tmp_path / "o"), "--weights", str(tmp_path / "other.pt"))
     assert code == 1 and "none of its 1 tensors fits tiny" in output
+
+
+def test_torchvision_and_timm_names_read_their_caches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``torchvision:NAME`` and ``timm:NAME`` resolve the cached file through those libraries' own
+    calls (``get_model_weights``, ``get_pretrained_cfg``, ``try_to_load_from_cache``); neither is
+    installed here, so small stand-ins answer those calls."""
+    import types
+    from enum import Enum
+
+    from archc.train.errors import CheckpointError
+    from archc.train.weights import read_source
+
+    state = {"conv1.weight": torch.ones(8, 1, 3, 3)}
+
+    class Weights(Enum):
+        IMAGENET1K_V1 = "https://download.example/models/tiny-0123abcd.pth"
+
+        @property
+        def url(self) -> str:
+            return str(self.value)
+
+    Weights.DEFAULT = Weights.IMAGENET1K_V1  # type: ignore[attr-defined]
+    models = types.ModuleType("torchvision.models")
+    models.get_model_weights = lambda name: Weights  # type: ignore[attr-defined]
+    torchvision = types.ModuleType("torchvision")
+    torchvision.models = models  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torchvision", torchvision)
+    monkeypatch.setitem(sys.modules, "torchvision.models", models)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    expected = tmp_path / "torch" / "hub" / "checkpoints" / "tiny-0123abcd.pth"
+    with pytest.raises(CheckpointError, match="not in torchvision's cache; expected " + str(expected)):
+        read_source("torchvision:tiny")
+    expected.parent.mkdir(parents=True)
+    torch.save(state, expected)
+    got, where = read_source("torchvision:tiny")
+    assert where == str(expected) and torch.equal(got["conv1.weight"], state["conv1.weight"])
+
+    snapshot = tmp_path / "hf" / "models--timm--tiny.a1_in1k" / "snapshots" / "abc"
+    timm = types.ModuleType("timm")
+    timm.models = types.SimpleNamespace(  # type: ignore[attr-defined]
+        get_pretrained_cfg=lambda name: (
+            types.SimpleNamespace(hf_hub_id="timm/tiny.a1_in1k") if name == "tiny" else None
+        )
+    )
+    hub = types.ModuleType("huggingface_hub")
+    hub.constants = types.SimpleNamespace(HF_HUB_CACHE=str(tmp_path / "hf"))  # type: ignore[attr-defined]
+    hub.try_to_load_from_cache = lambda repo, name: (  # type: ignore[attr-defined]
+        str(snapshot / name) if (snapshot / name).exists() else None
+    )
+    monkeypatch.setitem(sys.modules, "timm", timm)
+    monkeypatch.setitem(sys.modules, "huggingface_hub", hub)
+    with pytest.raises(CheckpointError, match="timm has no pretrained weights"):
+        read_source("timm:other")
+    with pytest.raises(
+        CheckpointError, match="expected them under " + str(tmp_path / "hf" / "models--timm--tiny.a1_in1k")
+    ):
+        read_source("timm:tiny")
+    from safetensors.torch import save_file
+
+    snapshot.mkdir(parents=True)
+    save_file(state, str(snapshot / "model.safetensors"))
+    got, where = read_source("timm:tiny")
+    assert where.endswith("model.safetensors") and torch.equal(got["conv1.weight"], state["conv1.weight"])
