@@ -480,6 +480,10 @@ def test_augmentation_depends_on_seed_epoch_and_index_only(tmp_path: Path) -> No
 
 
 def test_bad_image_folders_are_refused(tmp_path: Path) -> None:
+    code, output = train_folder(tmp_path, tmp_path / "missing")
+    assert code == 2 and "no such folder" in output
+    code, output = train_tiny(tmp_path, tmp_path / "w", "--warmup", "two")
+    assert code == 2 and "--warmup 'two': not a number of epochs or steps" in output, output
     make_images(tmp_path / "split" / "train", {"red": 4, "blue": 4})
     code, output = train_folder(tmp_path, tmp_path / "split")
     assert code == 2 and "has train/ but no val/" in output, output
