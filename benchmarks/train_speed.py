@@ -3,7 +3,9 @@
 One SGD step = forward, loss, backward, optimizer step, on random 3x224x224 images. Runs
 torchvision's resnet50 in the same process for reference when torchvision is installed.
 
-    python benchmarks/train_speed.py [--batch 16] [--steps 5]
+    python benchmarks/train_speed.py [--batch 16] [--steps 5] [--threads N]
+
+On a machine where other processes use the cores, compare --threads 1 with the default.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {args.batch}")
     emitted = archc.compile_spec(ROOT / "specs" / "resnet50.arch").module()

@@ -1,8 +1,9 @@
 """The degradation experiment of the ResNet paper (He et al., 2015, Figure 1 and Figure 6),
 on the digits data set that ships with scikit-learn.
 
-Trains plain20, plain56, resnet20 and resnet56 with identical settings and plots their
-training error (solid) and validation error (dashed) per epoch in one figure:
+Trains plain20, plain56, resnet20 and resnet56 with identical settings (SGD, a linear warmup of
+one epoch, then a cosine per step) and plots their training error (solid) and validation error
+(dashed) per epoch in one figure:
 
     python examples/degradation/run.py [--epochs 30] [--input 3x16x16]
 
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--input", default="3x16x16", help="digits are 8x8; 16x16 keeps the run short")
     parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--warmup", default="1", help="linear warmup (epochs, or e.g. 200steps)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot-only", action="store_true", help="redraw from the runs' metrics.csv")
@@ -44,7 +46,7 @@ def main() -> None:
         if not args.plot_only:
             cfg = TrainConfig(
                 ROOT / "specs" / f"{name}.arch", input=args.input, epochs=args.epochs, lr=args.lr,
-                batch_size=args.batch_size, seed=args.seed, out=out, device="auto",
+                warmup=args.warmup, batch_size=args.batch_size, seed=args.seed, out=out, device="auto",
             )  # fmt: skip
             train(cfg, progress=False)
         curves[name] = list(csv.DictReader((out / "metrics.csv").open()))
@@ -63,7 +65,8 @@ def main() -> None:
         ax.legend()
     axes[0].set_ylabel(f"error (%; {FLOOR} means none)")
     fig.suptitle(
-        f"digits {args.input}, SGD lr {args.lr} cosine, batch {args.batch_size}, {args.epochs} epochs"
+        f"digits {args.input}, SGD lr {args.lr}, warmup {args.warmup} then cosine per step, "
+        f"batch {args.batch_size}, {args.epochs} epochs"
     )
     fig.tight_layout()
     fig.savefig(HERE / "degradation.png", dpi=110)

@@ -5,10 +5,10 @@ stdout, diagnostics and progress to stderr.  ``check``, ``summary`` and ``render
 import torch.
 """
 
-from archc.cli import build, check, diff, render, serve, train
+from archc.cli import build, check, diff, evaluate, render, serve, train, weights
 from archc.cli.common import app
 
-__all__ = ["app", "build", "check", "diff", "main", "render", "serve", "train"]
+__all__ = ["app", "build", "check", "diff", "evaluate", "main", "render", "serve", "train", "weights"]
 
 
 def main() -> None:

@@ -17,6 +17,19 @@ from archc.cli.common import (
     reports_errors,
 )
 
+WeightsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--weights",
+        help="Start from these weights: a state_dict or checkpoint (.pt, .pth, .safetensors), "
+        "torchvision:NAME or timm:NAME (from their caches; never downloaded).",
+        show_default=False,
+    ),
+]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="With --weights: refuse anything but an exact match.")
+]
+
 
 @app.command()
 @reports_errors
@@ -28,11 +41,31 @@ def train(
     ] = "digits",
     epochs: Annotated[int, typer.Option("--epochs", "-e", min=1)] = 6,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Per process.")] = 64,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd (momentum 0.9) or adamw.")] = "sgd",
     lr: Annotated[
-        float, typer.Option("--lr", min=0.0, help="Peak learning rate (SGD, cosine schedule).")
-    ] = 0.1,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0)] = 5e-4,
+        float | None,
+        typer.Option(
+            "--lr", help="Peak learning rate (default: 0.1 for sgd, 1e-3 for adamw).", show_default=False
+        ),
+    ] = None,
+    weight_decay: Annotated[
+        float | None,
+        typer.Option(
+            "--weight-decay",
+            min=0.0,
+            help="Not applied to biases, norms, tokens (default: 5e-4 for sgd, 0.05 for adamw).",
+            show_default=False,
+        ),
+    ] = None,
+    warmup: Annotated[
+        str, typer.Option("--warmup", help="Linear warmup: epochs (1, 0.5) or steps (500steps); then cosine.")
+    ] = "1",
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing", min=0.0, max=0.999)] = 0.0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="CPU threads (default: all cores).", show_default=False),
+    ] = None,
     amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (bfloat16).")] = False,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC memory format.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
@@ -42,6 +75,9 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --resume: continue although the settings differ.")
+    ] = False,
     augment: Annotated[
         bool, typer.Option("--augment", help="Random crops and flips (image folders).")
     ] = False,
@@ -50,21 +86,38 @@ def train(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Use at most this many training images.")
     ] = None,
+    weights: WeightsOpt = None,
+    strict: StrictOpt = False,
+    tensorboard: Annotated[
+        bool, typer.Option("--tensorboard", help="Also log to RUN/tensorboard for TensorBoard.")
+    ] = False,
     rank_digests: Annotated[bool, typer.Option("--rank-digests", hidden=True)] = False,
     set_: SetOpt = None,
     input: InputOpt = None,
     network: NetworkOpt = None,
 ) -> None:
-    """Train the emitted module on CPU or GPU; under torchrun, with DistributedDataParallel."""
-    from archc.train import TrainConfig
+    """Train the emitted module on CPU or GPU; under torchrun, with DistributedDataParallel.
+
+    SIGINT (Ctrl-C) and SIGTERM stop it at the next step boundary with a checkpoint."""
+    from archc.train import Interrupted, TrainConfig
     from archc.train import train as run_training
+    from archc.train.runtime import is_main_process
 
     cfg = TrainConfig(
-        spec, network, list(set_ or []), input, data, epochs, batch_size, lr, 0.9, weight_decay, device, amp,
-        channels_last, compile, out, resume, augment, seed, workers, limit, rank_digests,
+        spec=spec, network=network, sets=list(set_ or []), input=input, data=data, epochs=epochs,
+        batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup=warmup,
+        label_smoothing=label_smoothing, device=device, threads=threads, amp=amp,
+        channels_last=channels_last, compile=compile, out=out, resume=resume, force=force,
+        augment=augment, seed=seed, workers=workers, limit=limit, weights=weights, strict=strict,
+        tensorboard=tensorboard, rank_digests=rank_digests,
     )  # fmt: skip
     try:
         run = run_training(cfg, log=err)
-    except KeyboardInterrupt:
+    except Interrupted as stop:
+        if is_main_process():
+            err(f"interrupted by {stop.message}")
+        raise typer.Exit(128 + stop.signum) from None
+    except KeyboardInterrupt:  # before training began, or a second Ctrl-C
         raise typer.Exit(130) from None
-    print(f"run folder: {run}")
+    if is_main_process():
+        print(f"run folder: {run}")
