@@ -152,7 +152,7 @@ class _Loader:
                     Diagnostic(
                         span,
                         f"'{at.path}' is outside the project ({self.root})",
-                        "`use` reads specs inside the project only; pass --allow-outside to allow it",
+                        "`use` reads specs inside the project; `archc --allow-outside ...` lifts that",
                     )
                 )
                 return

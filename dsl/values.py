@@ -108,13 +108,59 @@ def _log2(n: Any) -> int:
     return int(n).bit_length() - 1
 
 
+def _number(v: Any) -> float:
+    if not _is_number(v):
+        raise TypeError(f"expected a number, got {type_name(v)}")
+    return v  # type: ignore[no-any-return]
+
+
+def _sum(items: Any) -> Any:
+    if not isinstance(items, list):
+        raise TypeError(f"expected a list, got {type_name(items)}")
+    total: Any = 0
+    for x in items:
+        total = total + _number(x)
+    return total
+
+
+def _make_divisible(v: Any, divisor: Any = 8, min_value: Any = None) -> int:
+    """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at least
+    ``min_value`` (default ``divisor``), never more than 10% below ``v``."""
+    v, divisor = _number(v), _number(divisor)
+    if not isinstance(divisor, int) or divisor <= 0:
+        raise ValueError("the divisor must be a positive integer")
+    low = divisor if min_value is None else _number(min_value)
+    new = max(int(low), int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def _ceil(v: Any) -> int:
+    return math.ceil(_number(v))
+
+
+def _floor(v: Any) -> int:
+    return math.floor(_number(v))
+
+
+def _round(v: Any) -> int:
+    return round(_number(v))
+
+
 _BUILTIN_FUNCS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
     "len": len,
     "int": int,
     "log2": _log2,
+    "sum": _sum,
+    "ceil": _ceil,
+    "floor": _floor,
+    "round": _round,
+    "make_divisible": _make_divisible,
 }
+#: The builtins whose result stays an expression of symbols in emitted code; the others need
+#: their arguments' values (and bake them).
+_SYMBOLIC_FUNCS = ("min", "max", "int")
 
 
 class Evaluator:
@@ -201,14 +247,14 @@ class Evaluator:
             if any(a.name for a in args):
                 raise ArchcError.at(e.span, f"{f}() takes no keyword arguments")
             vals = [self.ev(a.value, env) for a in args]
-            if f in ("len", "log2"):
+            if f not in _SYMBOLIC_FUNCS:
                 for v in vals:
                     bake(v)
             try:
                 value = _BUILTIN_FUNCS[f](*(concrete(v) for v in vals))
-            except (TypeError, ValueError, OverflowError) as err:
+            except (TypeError, ValueError, OverflowError, ZeroDivisionError) as err:
                 raise ArchcError.at(e.span, f"{f}(): {err}") from None
-            return call(f, vals, value) if f in ("min", "max", "int") else value  # type: ignore[no-any-return]
+            return call(f, vals, value) if f in _SYMBOLIC_FUNCS else value  # type: ignore[no-any-return]
         op = self.ops(f)
         if op is not None:  # an op with arguments, as a value: norm=groupnorm(32)
             return OpRef(op, tuple((a.name, self.ev(a.value, env)) for a in args))

@@ -45,9 +45,13 @@ def compile_spec(
     network: str | None = None,
     sets: Mapping[str, ast.Expr] | None = None,
     input_shape: tuple[int, ...] | None = None,
+    allow_outside: bool = False,
 ) -> Compiled:
-    """Parse, resolve and analyse one network of a spec file."""
-    c = _compiler.compile_file(path, network=network, sets=sets, input_shape=input_shape)
+    """Parse, resolve and analyse one network of a spec file (``allow_outside``: ``use`` may
+    read specs outside the spec's project)."""
+    c = _compiler.compile_file(
+        path, network=network, sets=sets, input_shape=input_shape, allow_outside=allow_outside
+    )
     return Compiled(c.program, c.network, c.graph)
 
 

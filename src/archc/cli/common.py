@@ -41,6 +41,24 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Options that hold for every command of one run (set by the app's callback).
+SETTINGS: dict[str, Any] = {"allow_outside": False}
+
+
+@app.callback()
+def _settings(
+    allow_outside: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside",
+            help="Let `use` read specs outside the spec's project (the folder holding specs/).",
+        ),
+    ] = False,
+) -> None:
+    """A compiler for neural-network architectures: check, summarise, render, build and train specs."""
+    SETTINGS["allow_outside"] = allow_outside
+
+
 SpecArg = Annotated[Path, typer.Argument(help="The .arch spec file.", show_default=False)]
 SetOpt = Annotated[
     list[str] | None,
@@ -92,7 +110,13 @@ def compile_from_cli(spec: Path, network: str | None, sets: list[str] | None, in
     from archc.api import compile_spec, parse_sets, parse_shape
 
     shape = parse_shape(input_shape) if input_shape else None
-    return compile_spec(spec, network=network, sets=parse_sets(sets), input_shape=shape)
+    return compile_spec(
+        spec,
+        network=network,
+        sets=parse_sets(sets),
+        input_shape=shape,
+        allow_outside=bool(SETTINGS["allow_outside"]),
+    )
 
 
 class DType(StrEnum):
