@@ -37,6 +37,7 @@ from archc.dsl.diagnostics import NOWHERE, ArchcError
 from archc.dsl.elaborate import Elaborator, Retry, Scope, Unit, format_pattern
 from archc.dsl.names import join_path
 from archc.dsl.ops import REGISTRY, Ctor, Dim, Emission, fmt
+from archc.dsl.ops.base import ChannelsLast, like
 from archc.dsl.symbolic import SymBool, SymInt, bake, code, concrete, names, symbol, tracking_baked
 from archc.dsl.values import BlockRef, Evaluator, OpRef, ShapeVal, show
 
@@ -47,6 +48,15 @@ if TYPE_CHECKING:
 
 _TOKEN = "\ue000"  # brackets a class's number in code written before classes are named
 _IN_DIMS = {3: ("in_channels", "in_height", "in_width"), 2: ("in_tokens", "in_dim"), 1: ("in_features",)}
+
+
+def dim_names(shape: tuple[Any, ...]) -> tuple[str, ...]:
+    """The constructor arguments a block's input sizes become (channels-last maps: H, W, C)."""
+    if isinstance(shape, ChannelsLast):
+        return ("in_height", "in_width", "in_channels")
+    return _IN_DIMS[len(shape)]
+
+
 #: How often a unit may be elaborated again after a symbol was baked (each round bakes at
 #: least one more name, so a unit settles within its number of parameters and dimensions).
 MAX_ROUNDS = 64
@@ -313,8 +323,8 @@ class Writer:
         for name in cls.baked:  # the class holds these as constants: so must the caller
             if name in scope.args:
                 bake(scope.args[name])
-            elif name in _IN_DIMS[len(scope.in_shape)]:
-                bake(scope.in_shape[_IN_DIMS[len(scope.in_shape)].index(name)])
+            elif name in dim_names(scope.in_shape):
+                bake(scope.in_shape[dim_names(scope.in_shape).index(name)])
         return f"{cls.name}({', '.join(args)})"
 
     def seq_code(self, scope: Scope) -> str:
@@ -687,12 +697,15 @@ class Emitter:
         """Elaborate one unit with symbols and write its code, again and again while a decision
         bakes another symbol."""
         body = self.net.blocks[block].body if block is not None else self.net.body
-        dims = _IN_DIMS[len(in_shape)] if block is not None else ()
+        dims = dim_names(in_shape) if block is not None else ()
         for _ in range(MAX_ROUNDS):
             params = {k: v if k in fixed or not _symbolic(v) else symbol(k, v) for k, v in values.items()}
-            shape = tuple(
-                SymInt(int(v), d) if block is not None and d not in fixed else v
-                for v, d in zip(in_shape, dims or ("",) * len(in_shape), strict=True)
+            shape = like(
+                in_shape,
+                [
+                    SymInt(int(v), d) if block is not None and d not in fixed else v
+                    for v, d in zip(in_shape, dims or ("",) * len(in_shape), strict=True)
+                ],
             )
             writer: Writer | None = None
             with tracking_baked() as baked:
@@ -720,7 +733,7 @@ class Emitter:
         assert scope.definition is not None and scope.in_shape is not None
         block = self.net.blocks[scope.definition]
         values = {p.name: _plain(scope.args[p.name]) for p in block.params}
-        in_shape = tuple(int(d) for d in scope.in_shape)
+        in_shape = like(scope.in_shape, [int(d) for d in scope.in_shape])
         key = (scope.definition, _freeze(values), in_shape, scope.steps if self.path_sensitive else None)
         if key in self.cache:
             return self.cache[key]
@@ -756,7 +769,7 @@ class Emitter:
         in_shape: tuple[int, ...],
     ) -> Signature:
         used = writer.used_names()
-        dims = tuple((d, i) for i, d in enumerate(_IN_DIMS[len(in_shape)]) if d in used and d not in baked)
+        dims = tuple((d, i) for i, d in enumerate(dim_names(in_shape)) if d in used and d not in baked)
         required: list[SigParam] = []
         optional: list[SigParam] = []
         for p in block.params:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+import math
 from math import prod
 from typing import Any
 
@@ -29,6 +30,7 @@ from archc.dsl import ast
 from archc.dsl.diagnostics import ArchcError, Diagnostic, DiagnosticSink, Span
 from archc.dsl.names import identifier_problem, join_path
 from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
+from archc.dsl.ops.base import ChannelsLast, like
 from archc.dsl.resolve import Network, labels
 from archc.dsl.symbolic import SymBool, bake, compare, concrete
 from archc.dsl.targets import Path, Pattern, Step, classify
@@ -1268,6 +1270,8 @@ def _merge_shapes(cond: SymBool, present: Shape | None, absent: Shape | None) ->
 
     if present is None or absent is None or len(present) != len(absent):
         return None
+    if isinstance(present, ChannelsLast) != isinstance(absent, ChannelsLast):
+        return None  # one layout with the layer, another without it
     out = []
     for x, y in zip(present, absent, strict=True):
         if int(x) == int(y) and code(x) == code(y):
@@ -1277,7 +1281,7 @@ def _merge_shapes(cond: SymBool, present: Shape | None, absent: Shape | None) ->
         if v is None:
             return None
         out.append(v)
-    return tuple(out)
+    return like(present, out)
 
 
 def _negate(cond: SymBool) -> SymBool:
@@ -1345,6 +1349,9 @@ def _check_arg(op: Op, spec: ArgSpec, v: Any, span: Span, sink: DiagnosticSink) 
         return _BAD
     if kind in ("float", "prob"):
         if isinstance(v, int | float) and not isinstance(v, bool):
+            if not math.isfinite(v):
+                sink.error(span, f"{where} must be a finite number, got {show(v)}")
+                return _BAD
             if kind == "prob" and not 0 <= v <= 1:
                 sink.error(span, f"{where} must be between 0 and 1, got {show(v)}")
                 return _BAD

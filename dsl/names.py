@@ -76,6 +76,7 @@ EMITTED_GLOBALS = frozenset(
         "Permute",
         "ChannelShuffle",
         "Chunk",
+        "SliceChannels",
         "ShiftedWindowAttention",
         "PatchMerging",
         "Upsample",

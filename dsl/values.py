@@ -29,8 +29,17 @@ class ShapeVal:
 
     shape: tuple[int, ...]
 
+    @property
+    def fields(self) -> str:
+        """The names of its dimensions: ``chw``, ``hwc`` (a channels-last map), ``nd`` or ``d``."""
+        from archc.dsl.ops.base import ChannelsLast
+
+        if isinstance(self.shape, ChannelsLast):
+            return "hwc"
+        return {3: "chw", 2: "nd", 1: "d"}.get(len(self.shape), "")
+
     def get(self, field: str) -> int | None:
-        names = {3: "chw", 2: "nd", 1: "d"}.get(len(self.shape), "")
+        names = self.fields
         if field == "rank":
             return len(self.shape)
         i = names.find(field)
@@ -203,7 +212,7 @@ class Evaluator:
                 if isinstance(obj, ShapeVal):
                     r = obj.get(field)
                     if r is None:
-                        avail = {3: "c, h, w", 2: "n, d", 1: "d"}.get(len(obj.shape), "")
+                        avail = ", ".join(obj.fields)
                         raise ArchcError.at(
                             e.span,
                             f"the input shape {'x'.join(map(str, obj.shape))} has no '{field}'",
