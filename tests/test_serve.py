@@ -230,6 +230,10 @@ def test_compare(client: TestClient, folder: Path) -> None:
         compile_file(folder / "small.arch", sets=parse_sets(["num_classes=7"])),
     )
     assert data["compare"]["changed"] == {"fc": "changed"}
+    # a wider network: the convs changed in themselves, what follows them only in shape
+    changed = compile_(client, SMALL, compare={"kind": "defaults"}, sets={"width": "8"})["compare"]["changed"]
+    assert changed["stem"] == changed["stage2.1.conv2"] == "changed"
+    assert changed["stage1.0.bn1"] == changed["relu"] == changed["fc"] == "reshaped"
     assert data["compare"]["total"] == {"params": [a.params, b.params], "macs": [a.macs, b.macs]}
     data = compile_(client, SMALL, compare={"kind": "file", "path": "uses.arch"})
     assert "stem" in data["compare"]["changed"] and "body.a" in data["compare"]["removed"]
