@@ -18,9 +18,9 @@ reported once.  The work is bounded: every element and repeat instance counts ag
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-import math
 from math import prod
 from typing import Any
 

@@ -7,6 +7,7 @@ folder, bodies over the cap, specs over the size limit, other origins, stale sav
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -39,7 +40,7 @@ SMALL = """\
 # a small network for the playground's tests
 block unit(width, stride=1):
     y = x -> conv1: conv(width, k=3, s=stride, p=1) -> bn1: bn -> relu
-    return y
+    return y -> conv2: conv(width, k=3, p=1) -> bn2: bn
 
 network small(width=16, depths=[1, 2], num_classes=10):
     input 3x32x32
@@ -117,7 +118,9 @@ def test_compile_matches_the_front_end(client: TestClient, folder: Path) -> None
         "fc",
     ]
     assert sum(s["params"] for s in data["stages"]) == ref.params
-    assert data["svg"].lstrip().startswith("<?xml") and 'id="c:stage2"' in data["svg"]
+    svg = data["svg"]
+    assert svg.lstrip().startswith("<?xml") and '<g id="c:stage2"' in svg and '<g id="t:stage2"' in svg
+    assert set(data["info"]) == set(re.findall(r'<g id="([nmct]:[^"]+)"', svg))  # every node can be hovered
     assert [(p["name"], p["kind"], p["default"]) for p in data["params"]] == [
         ("width", "int", "16"),
         ("depths", "list", "[1, 2]"),
@@ -143,20 +146,52 @@ def test_hover_info_and_folds(client: TestClient, folder: Path) -> None:
     # at the default depth stage2's last two blocks (same arguments, same shapes) are one node
     assert "m:stage2.0" in info
     run = info["m:stage2.1..2"]
-    assert run["members"] == ["stage2.1", "stage2.2"]
+    assert run["members"] == ["stage2.1", "stage2.2"] and run["what"] == "unit(width=32, stride=1) × 2"
     g = ref.graph
     blocks = [d for n, d in g.nodes(data=True) if n.startswith(("stage2.1.", "stage2.2."))]
-    assert run["params"] == sum(d["params"] for d in blocks) and run["layers"] == len(blocks) == 6
+    assert run["params"] == sum(d["params"] for d in blocks) and run["layers"] == len(blocks) == 10
     assert run["macs"] == sum(d["macs"] for d in blocks)
     assert (run["in"], run["out"]) == ("32x16x16", "32x16x16")
     assert info["m:stage2.0"]["in"] == "16x32x32"
-    assert info["n:stem"]["params"] == g.nodes["stem"]["params"] and info["n:stem"]["out"] == "16x32x32"
+    # the stem's conv and its relu are one node
+    stem = info["n:stem"]
+    assert stem["members"] == ["stem", "relu"] and stem["what"] == "conv 3x3, 16 → relu"
+    assert stem["params"] == g.nodes["stem"]["params"]
+    assert (stem["in"], stem["out"]) == ("3x32x32", "16x32x32")
     # expanding stage2.2 splits the run; collapsing stage2 makes it one node
     data = compile_(client, SMALL, sets={"depths": "[1, 3]"}, folds={"stage2.2": True})
-    assert {"m:stage2.1", "c:stage2.2", "n:stage2.2.conv1"} <= set(data["info"])
+    assert {"m:stage2.1", "c:stage2.2", "t:stage2.2", "n:stage2.2.conv1"} <= set(data["info"])
     assert "m:stage2.1..2" not in data["info"]
+    conv1 = data["info"]["n:stage2.2.conv1"]
+    chain = ["stage2.2.conv1", "stage2.2.bn1", "stage2.2.relu"]
+    assert conv1["members"] == chain and conv1["layers"] == 3
+    assert conv1["params"] == sum(g.nodes[n]["params"] for n in chain)
+    assert conv1["macs"] == sum(g.nodes[n]["macs"] for n in chain)
     data = compile_(client, SMALL, folds={"stage2": False})
     assert "m:stage2" in data["info"] and "c:stage2" not in data["info"]
+    # a block that is one conv, its norm and activation: opened, it is one node named by it
+    single = SMALL.replace("return y -> conv2: conv(width, k=3, p=1) -> bn2: bn", "return y")
+    data = compile_(client, single, sets={"depths": "[1, 3]"}, folds={"stage2.2": True})
+    node = data["info"]["n:stage2.2"]
+    assert node["members"] == ["stage2.2"] and node["layers"] == 3
+    assert node["what"] == "unit(width=32, stride=1)"
+
+
+def test_node_cap(client: TestClient, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A diagram with too many nodes is not drawn: a warning says so, the totals still come."""
+    from archc.serve import jobs
+
+    job = jobs.Job(str(folder), jobs.Source("small.arch", SMALL), sets=(("depths", "[1, 3]"),))
+    nodes = len(jobs.run(job).data["info"]) - 1  # the info has the cluster stage2, which is no node
+    monkeypatch.setattr(jobs, "MAX_DIAGRAM_NODES", nodes - 1)
+    data = jobs.run(job).data
+    assert data["ok"] and data["svg"] is None and data["info"] == {}
+    assert data["warnings"] == [
+        f"the diagram would have {nodes} nodes (more than {nodes - 1}): "
+        "collapse some modules, or put long runs of layers in a block"
+    ]
+    monkeypatch.setattr(jobs, "MAX_DIAGRAM_NODES", nodes)
+    assert jobs.run(job).data["svg"]
 
 
 def test_errors_are_located_with_hints(client: TestClient) -> None:
@@ -195,6 +230,10 @@ def test_compare(client: TestClient, folder: Path) -> None:
         compile_file(folder / "small.arch", sets=parse_sets(["num_classes=7"])),
     )
     assert data["compare"]["changed"] == {"fc": "changed"}
+    # a wider network: the convs changed in themselves, what follows them only in shape
+    changed = compile_(client, SMALL, compare={"kind": "defaults"}, sets={"width": "8"})["compare"]["changed"]
+    assert changed["stem"] == changed["stage2.1.conv2"] == "changed"
+    assert changed["stage1.0.bn1"] == changed["relu"] == changed["fc"] == "reshaped"
     assert data["compare"]["total"] == {"params": [a.params, b.params], "macs": [a.macs, b.macs]}
     data = compile_(client, SMALL, compare={"kind": "file", "path": "uses.arch"})
     assert "stem" in data["compare"]["changed"] and "body.a" in data["compare"]["removed"]

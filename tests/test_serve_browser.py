@@ -46,7 +46,8 @@ NET = """\
 # a small network for the playground's browser tests
 block unit(width, stride=1):
     y = x -> conv1: conv(width, k=3, s=stride, p=1) -> bn1: bn -> relu
-    return y
+    z = y -> conv2: conv(width, k=3, p=1) -> bn2: bn
+    return z
 
 network small(width=16, depths=[1, 2], num_classes=10):
     input 3x32x32
@@ -162,12 +163,12 @@ def test_the_playground(page: Any, folder: Path) -> None:
     shot(page, "02-typed")
 
     # a shape error: marked at its line, with the hint; the last diagram stays, dimmed
-    broken = TYPED.replace("    return y\n", "    return y + x\n")
+    broken = TYPED.replace("    return z\n", "    return z + x\n")
     with pytest.raises(ArchcError) as err:
         compile_program(load_text(broken, "net.arch", folder=folder))
     want = err.value.diagnostics[0]
     assert want.hint
-    page.locator(".cm-content .cm-line").nth(3).click()  # line 4: `    return y`
+    page.locator(".cm-content .cm-line").nth(4).click()  # line 5: `    return z`
     page.keyboard.press("End")
     page.keyboard.type(" + x", delay=5)
     mark = page.locator(".cm-lintRange-error").first
@@ -191,19 +192,27 @@ def test_the_playground(page: Any, folder: Path) -> None:
     expect(page.locator("#totals")).to_contain_text(f"{typed:,} parameters")
     shot(page, "04-fixed")
 
-    # click a block to expand it; hover shows a layer's shape, parameters and MACs
+    # click a block to expand it; hover shows a layer's shape, parameters and MACs (with the
+    # norm and activation drawn in its node)
     page.locator("#diagram g[id='m:stage2.0']").click()
     cluster = page.locator("#diagram g[id='c:stage2.0']")
     expect(cluster).to_be_visible()
     c = compile_program(load_text(TYPED, "net.arch", folder=folder))
-    conv = c.graph.nodes["stage2.0.conv1"]
+    chain = [c.graph.nodes[f"stage2.0.{n}"] for n in ("conv1", "bn1", "relu")]
     page.locator("#diagram g[id='n:stage2.0.conv1']").hover()
     hover = page.locator("#hover")
     expect(hover).to_be_visible()
     expect(hover).to_contain_text("stage2.0.conv1")
-    expect(hover).to_contain_text(f"→ {'x'.join(map(str, conv['shape']))}")
-    expect(hover).to_contain_text(f"{conv['params']:,} parameters · {conv['macs']:,} MACs")
+    expect(hover).to_contain_text(f"→ {'x'.join(map(str, chain[-1]['shape']))}")
+    params, macs = sum(d["params"] for d in chain), sum(d["macs"] for d in chain)
+    expect(hover).to_contain_text(f"{params:,} parameters · {macs:,} MACs")
+    expect(hover).to_contain_text("3 layers")
     shot(page, "05-expanded")
+    # the cluster's title names it, and outlines it when hovered
+    title = page.locator("#diagram g[id='t:stage2.0']")
+    title.hover()
+    expect(hover).to_contain_text("click to collapse")
+    expect(cluster).to_have_class(re.compile(r"\bhot\b"))
 
     # the fold state survives edits; clicking the frame's title collapses it again
     page.locator(".cm-content").click()
@@ -212,8 +221,9 @@ def test_the_playground(page: Any, folder: Path) -> None:
     page.keyboard.type("# an edit", delay=5)
     expect(page.locator("#status")).to_contain_text("ok")
     expect(cluster).to_be_visible()
-    cluster.locator("text").first.click()
+    page.locator("#diagram g[id='t:stage2.0']").click()
     expect(page.locator("#diagram g[id='m:stage2.0']")).to_be_visible()
+    expect(cluster).to_have_count(0)
 
     # change a parameter: applied as --set
     page.locator("#param-num_classes").fill("7")
@@ -223,12 +233,21 @@ def test_the_playground(page: Any, folder: Path) -> None:
     page.locator("#param-depths").fill("[1, 3]")
     deeper = totals(TYPED, "net.arch", folder, ["num_classes=7", "depths=[1, 3]"])
     expect(page.locator("#totals")).to_contain_text(f"{deeper:,} parameters")
-    expect(page.locator("#diagram g[id='m:stage2.1..2']")).to_be_visible()
+    # two identical blocks are one node marked × 2; a click opens both
+    run = page.locator("#diagram g[id='m:stage2.1..2']")
+    expect(run).to_contain_text("× 2")
+    run.hover()
+    expect(hover).to_contain_text("click to expand")
+    run.click()
+    expect(page.locator("#diagram g[id='c:stage2.1']")).to_be_visible()
+    expect(page.locator("#diagram g[id='c:stage2.2']")).to_be_visible()
+    expect(run).to_have_count(0)
+    shot(page, "06-run-expanded")
     page.locator("#param-depths").fill("[1")
     expect(page.locator(".param[data-name='depths']")).to_have_class(re.compile(r"\binvalid\b"))
     page.locator("#param-depths").fill("[1, 2]")
     expect(page.locator(".param[data-name='depths']")).to_have_class("param")  # the default again
-    shot(page, "06-parameter")
+    shot(page, "07-parameter")
 
     # compare with another spec: the table, and the changed layers marked in the diagram
     page.locator("#compare").select_option("file:other.arch")
@@ -236,7 +255,7 @@ def test_the_playground(page: Any, folder: Path) -> None:
     expect(summary).to_contain_text("A: wider")
     expect(summary).to_contain_text("removed")
     expect(page.locator("#diagram g.diff-changed").first).to_be_visible()
-    shot(page, "07-compare")
+    shot(page, "08-compare")
     page.locator("#compare").select_option("")
 
     # download the emitted module
@@ -262,7 +281,7 @@ def test_the_playground(page: Any, folder: Path) -> None:
     page.keyboard.press("Control+s")
     expect(page.locator("#notice")).to_contain_text("changed on disk")
     assert (folder / "net.arch").read_text() == NET
-    shot(page, "08-conflict")
+    shot(page, "09-conflict")
     page.locator("#notice button", has_text="Overwrite").click()
     expect(page.locator("#notice")).to_contain_text("saved net.arch")
     assert (folder / "net.arch").read_text() == saved + " # mine"
@@ -283,4 +302,4 @@ def test_spec_text_never_runs_as_markup(page: Any) -> None:
     expect(page.locator(".cm-tooltip-lint")).to_be_visible()
     assert page.evaluate("window.__xss") is None
     assert page.evaluate("document.querySelectorAll('img, script:not([src])').length") == 0
-    shot(page, "09-hostile")
+    shot(page, "10-hostile")

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import graphviz
@@ -281,27 +282,90 @@ def diagram(
     rankdir: str = "TB",
     expand: str | None = None,
     overrides: Sequence[str] = (),
+    *,
+    folds: Mapping[str, bool] | None = None,
+    ids: bool = False,
 ) -> graphviz.Digraph:
     """The network as a Graphviz graph (pure: nothing is rendered or written).
 
     ``expand`` is ``first`` (open the first of consecutive instances of a block, fold the rest),
     ``once`` (open each block definition once in the whole network) or ``all``; the default is
     ``first`` from depth 3 on.  ``overrides`` names the parameters set on the command line, so
-    that the title says which network it counts."""
+    that the title says which network it counts.
+
+    For ``archc serve``: ``folds`` opens (``True``) or folds (``False``) modules by path, over
+    what ``depth`` and ``expand`` say; ``ids`` gives every node and cluster an SVG id naming
+    what it draws (see :class:`Drawing`)."""
+    return _drawer(c, depth, rankdir, expand, overrides, folds, ids).draw()
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A diagram with SVG ids, and what each id draws (for ``archc serve``'s hover and clicks).
+
+    ``parts`` maps each id to the paths its node or cluster stands for:
+
+    - ``n:<path>``: a node drawing layers: one layer, a layer with the norms and activations
+      drawn in it (``path`` is the first; the parts are all of them), or a module that is one
+      such chain (``path`` and the one part are the module's);
+    - ``m:<path>`` or ``m:<first>..<last leaf>``: a folded module, or a run of identical ones
+      (``× N``); the parts are the modules, which opening it expands;
+    - ``c:<path>``: a cluster (an open module), and ``t:<path>`` its title node."""
+
+    dot: graphviz.Digraph
+    parts: dict[str, tuple[str, ...]]
+
+
+def drawing(
+    c: Compiled,
+    depth: int | None = DEFAULT_DEPTH,
+    rankdir: str = "TB",
+    expand: str | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    folds: Mapping[str, bool] | None = None,
+) -> Drawing:
+    """:func:`diagram` with ids, and what each id draws."""
+    drawer = _drawer(c, depth, rankdir, expand, overrides, folds, True)
+    dot = drawer.draw()
+    return Drawing(dot, drawer.parts)
+
+
+def _drawer(
+    c: Compiled,
+    depth: int | None,
+    rankdir: str,
+    expand: str | None,
+    overrides: Sequence[str],
+    folds: Mapping[str, bool] | None,
+    ids: bool,
+) -> _Drawer:
     if expand is None:
         expand = "first" if depth is not None and depth >= 3 else "all"
     if expand not in EXPAND:
         raise ValueError(f"expand must be one of {EXPAND}, not {expand!r}")
-    return _Drawer(c, depth, rankdir, expand, overrides).draw()
+    return _Drawer(c, depth, rankdir, expand, overrides, folds or {}, ids)
 
 
 class _Drawer:
-    def __init__(self, c: Compiled, depth: int | None, rankdir: str, expand: str, overrides: Sequence[str]):
+    def __init__(
+        self,
+        c: Compiled,
+        depth: int | None,
+        rankdir: str,
+        expand: str,
+        overrides: Sequence[str],
+        folds: Mapping[str, bool],
+        ids: bool,
+    ):
         self.c = c
         self.g: nx.DiGraph = c.graph
         self.scopes: dict[str, Scope] = c.graph.graph["scopes"]
         self.depth = depth
         self.expand = expand
+        self.folds = folds  # path -> open (True) or folded (False), over depth and expand
+        self.ids = ids
+        self.parts: dict[str, tuple[str, ...]] = {}  # SVG id -> the paths it draws
         self.opened: set[str] = set()  # block definitions drawn open (for expand="once")
         self.fuse = depth is not None
         self.params = module_params(c.graph)
@@ -338,19 +402,28 @@ class _Drawer:
                     self.rep[p] = path
                 i += len(chain)
                 continue
-            if fold:
+            opened = self.folds.get(path)  # None: as depth and expand say
+            if fold and opened is not True:
                 i += self.folded(container, children, i, len(children))
                 continue
             child = self.scopes[path]
-            if self.expand == "once" and child.kind == "block" and child.definition in self.opened:
+            if (
+                self.expand == "once"
+                and opened is None
+                and child.kind == "block"
+                and child.definition in self.opened
+            ):
                 i += self.folded(container, children, i, len(children))
                 continue
             family = _family(children, i, self.scopes) if self.expand != "all" else 1
             inner = [join_path(path, ch) for ch in child.children]
-            if self.fuse and all(p in self.g.nodes for p in inner) and self.chain(inner, 0) == inner:
+            fused = self.fuse and all(p in self.g.nodes for p in inner) and self.chain(inner, 0) == inner
+            if fused and opened is not False:
                 # a module that is one layer and its norm and activation: one node, not a cluster
                 kind = child.definition if child.kind == "block" else None
-                self.layer(container, [self.g.nodes[p] for p in inner], title=_leaf(path), kind=kind)
+                self.layer(
+                    container, [self.g.nodes[p] for p in inner], title=_leaf(path), kind=kind, module=path
+                )
                 for p in [path, *inner]:
                     self.rep[p] = inner[0]
                 i += 1
@@ -359,14 +432,23 @@ class _Drawer:
             if (
                 child.kind == "seq"
                 and folds_whole
-                and _run_length(inner, 0, len(inner), self.scopes) == len(inner)
+                and opened is None
+                and self.run_length(inner, 0, len(inner)) == len(inner)
             ):
                 i += self.folded(container, children, i, i + 1)  # its blocks are one fold: one node
                 continue
-            self.cluster(container, child, level)
-            j = i + 1
+            if opened is False:  # folded by the user, with the rest of its family
+                self.opened.update(_definitions(self.scopes, path))  # for "once": none opens elsewhere
+                j = i
+            else:
+                self.cluster(container, child, level)
+                j = i + 1
             while j < i + family:
-                j += self.folded(container, children, j, i + family)
+                if self.folds.get(children[j]) is True:  # opened by the user
+                    self.cluster(container, self.scopes[children[j]], level)
+                    j += 1
+                else:
+                    j += self.folded(container, children, j, i + family)
             i += family
 
     def cluster(self, container: graphviz.Digraph, child: Scope, level: int) -> None:
@@ -384,14 +466,24 @@ class _Drawer:
             self.opened.add(child.definition)
         with container.subgraph(name=f"cluster_{child.path}") as sub:
             sub.attr(label="", **style)
+            if self.ids:
+                sub.attr(id=self.ident("c", child.path, (child.path,)))
             mark = len(self.drawn)
             self.scope(sub, child, level + 1)
-            _title_node(sub, child.path, title, self.drawn[mark], style)
+            title_id = {"id": self.ident("t", child.path, (child.path,))} if self.ids else {}
+            _title_node(sub, child.path, title, self.drawn[mark], style, **title_id)
+
+    def ident(self, kind: str, name: str, parts: Sequence[str]) -> str:
+        """The SVG id of a node or cluster (``kind``, then what it is named by), recording
+        which paths it draws."""
+        key = f"{kind}:{name}"
+        self.parts[key] = tuple(parts)
+        return key
 
     def folded(self, container: graphviz.Digraph, children: list[str], i: int, end: int) -> int:
         """One node for the module at ``i`` and the identical ones after it (before ``end``);
         returns how many it stands for."""
-        run = _run_length(children, i, end, self.scopes)
+        run = self.run_length(children, i, end)
         members = [self.scopes[p] for p in children[i : i + run]]
         first = members[0]
         node_id = first.path if run == 1 else f"{first.path}..{_leaf(members[-1].path)}"
@@ -409,13 +501,19 @@ class _Drawer:
                 detail += f" × {run}"
         params = sum(self.params.get(s.path, 0) for s in members)
         fill = GATE_FILL if is_gate(first, self.g) else COLLAPSED_FILL
+        ident = {"id": self.ident("m", node_id, children[i : i + run])} if self.ids else {}
         container.node(
-            node_id, _html_label(name, detail, params), fillcolor=fill, style="rounded,filled,bold"
+            node_id, _html_label(name, detail, params), fillcolor=fill, style="rounded,filled,bold", **ident
         )
         self.drawn.append(node_id)
         for p in children[i : i + run]:
             self.rep[p] = node_id
         return run
+
+    def run_length(self, children: list[str], i: int, end: int) -> int:
+        """:func:`_run_length`, ended by a module opened through ``folds``."""
+        run = _run_length(children, i, end, self.scopes)
+        return next((n for n in range(1, run) if self.folds.get(children[i + n]) is True), run)
 
     def chain(self, children: list[str], i: int) -> list[str]:
         """The layer at ``i`` and the norms and activations that follow it alone (its only
@@ -440,8 +538,15 @@ class _Drawer:
         chain: list[dict[str, Any]],
         title: str | None = None,
         kind: str | None = None,
+        module: str | None = None,
     ) -> None:
-        _layer_node(container, chain[0]["name"], chain[0], chain[1:], title, kind)
+        """A layer's node, with the norms and activations that follow it; ``module`` (with
+        ``title`` and ``kind``) when it draws a whole module."""
+        attrs = {}
+        if self.ids:
+            names = [d["name"] for d in chain]
+            attrs["id"] = self.ident("n", module or names[0], [module] if module else names)
+        _layer_node(container, chain[0]["name"], chain[0], chain[1:], title, kind, **attrs)
         self.drawn.append(chain[0]["name"])
 
 
@@ -457,13 +562,15 @@ def _cluster_title(name: str, what: str, params: str) -> str:
     return "<" + "".join(f'{line}<br align="left"/>' for line in lines) + ">"
 
 
-def _title_node(sub: graphviz.Digraph, path: str, title: str, first: str, style: dict[str, str]) -> None:
+def _title_node(
+    sub: graphviz.Digraph, path: str, title: str, first: str, style: dict[str, str], **attrs: str
+) -> None:
     """A cluster's title drawn as a text node beside its first node (on the same rank), where
     the edges entering the cluster never cross it, as they cross a cluster label on top.  (On
     the right of the first node: titles on the left made Graphviz loop some skip edges.)"""
     tid = f"{path}#title"
     sub.node(tid, title, shape="plaintext", style="", fontsize=style.get("fontsize", "10"),
-             fontcolor=style.get("fontcolor", "#34495e"), margin="0.04,0")  # fmt: skip
+             fontcolor=style.get("fontcolor", "#34495e"), margin="0.04,0", **attrs)  # fmt: skip
     with sub.subgraph() as row:
         row.attr(rank="same")
         row.node(tid)
@@ -495,6 +602,16 @@ def _layer_node(
     detail = f"{kind}: {layer_text(d)}" if kind else layer_text(d)
     label = _html_label(title or _leaf(d["name"]), detail, params, d["op"], then)
     container.node(node_id, label, **{"fillcolor": fill, **attrs})
+
+
+def _definitions(scopes: dict[str, Scope], path: str) -> set[str]:
+    """The block definitions of the module at ``path`` and the modules inside it."""
+    prefix = path + "."
+    return {
+        s.definition
+        for p, s in scopes.items()
+        if (p == path or p.startswith(prefix)) and s.kind == "block" and s.definition
+    }
 
 
 def _family(children: list[str], i: int, scopes: dict[str, Scope]) -> int:
@@ -908,6 +1025,10 @@ def render_bytes(
     expand: str | None = None,
     dpi: int | None = None,
     overrides: Sequence[str] = (),
+    *,
+    folds: Mapping[str, bool] | None = None,
+    ids: bool = False,
 ) -> bytes:
-    """The diagram in ``fmt_`` (svg, png, pdf or dot); raises :class:`DotMissing` without Graphviz."""
-    return pipe(diagram(c, depth, rankdir, expand, overrides), fmt_, dpi)
+    """The diagram in ``fmt_`` (svg, png, pdf or dot); raises :class:`DotMissing` without Graphviz.
+    ``folds`` and ``ids`` as for :func:`diagram`."""
+    return pipe(diagram(c, depth, rankdir, expand, overrides, folds=folds, ids=ids), fmt_, dpi)

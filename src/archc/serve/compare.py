@@ -1,16 +1,14 @@
 """What changed between two compiled networks, for the playground's "compare with" selector.
 
-This is the one place the playground asks for a comparison: the per-stage table comes from
-:func:`archc.summary.diff_data` (what ``archc diff`` prints) and the changed layers from a
-name-by-name walk of the two layer graphs.  When ``archc diff`` grows a structural diff of its
-own, :func:`compare` is the function to switch over.
+This is the one place the playground asks for a comparison, and it asks ``archc diff``: the
+per-stage table is :func:`archc.diff.diff_data`'s (what ``archc diff --format json`` prints) and
+the changed layers come from the same alignment of the two module trees
+(:func:`archc.dsl.align.align`), so a layer inserted early does not mark everything after it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-
-from archc.dsl.analysis import layers
 
 if TYPE_CHECKING:
     from archc.dsl.compiler import Compiled
@@ -20,8 +18,9 @@ def compare(a: Compiled, b: Compiled) -> dict[str, Any]:
     """``a`` is the reference (another spec, the saved file, the defaults), ``b`` the editor's.
 
     Returns the per-stage table of ``archc diff`` plus ``changed`` (layer path of ``b`` to
-    ``"added"`` or ``"changed"``) and ``removed`` (layer paths of ``a`` that ``b`` lacks)."""
-    from archc.summary import diff_data
+    ``"added"``, ``"changed"`` or ``"reshaped"``: only its shapes changed, carried from a change
+    before it) and ``removed`` (layer paths of ``a`` that ``b`` lacks)."""
+    from archc.diff import diff_data
 
     data = diff_data(a, b)
     changed, removed = layer_changes(a, b)
@@ -35,21 +34,18 @@ def compare(a: Compiled, b: Compiled) -> dict[str, Any]:
     }
 
 
-def _signature(d: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two layers of the same name the same layer: op, arguments, shapes, parameters."""
-    return (d["op"], repr(d["args"]), d["in_shapes"], d["shape"], d["params"])
-
-
 def layer_changes(a: Compiled, b: Compiled) -> tuple[dict[str, str], list[str]]:
-    """Layers of ``b`` that ``a`` lacks or has with other arguments or shapes, and those ``b`` lost."""
-    old = {d["name"]: _signature(d) for d in layers(a.graph)}
+    """Layers of ``b`` added or changed against ``a`` (by the alignment ``archc diff`` uses),
+    and the layers of ``a`` that ``b`` lost."""
+    from archc.dsl.align import align
+
     changed: dict[str, str] = {}
-    seen: set[str] = set()
-    for d in layers(b.graph):
-        name = d["name"]
-        seen.add(name)
-        if name not in old:
-            changed[name] = "added"
-        elif old[name] != _signature(d):
-            changed[name] = "changed"
-    return changed, [name for name in old if name not in seen]
+    removed: list[str] = []
+    for p in align(a.graph, b.graph).layers():
+        if p.status == "removed" and p.a is not None:
+            removed.append(p.a)
+        elif p.status == "added" and p.b is not None:
+            changed[p.b] = "added"
+        elif p.status == "changed" and p.b is not None:
+            changed[p.b] = "changed" if p.own else "reshaped"
+    return changed, removed

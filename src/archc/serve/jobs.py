@@ -10,9 +10,7 @@ frozen and hashable, so the server can cache and share results; its answer is pl
 from __future__ import annotations
 
 import functools
-import html
 import os
-import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -22,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 from archc.dsl import ast
 from archc.dsl.analysis import describe, layers, module_params, stage_totals
 from archc.dsl.diagnostics import ArchcError, Diagnostic
-from archc.dsl.names import join_path
 from archc.dsl.ops import fmt, lookup
 from archc.dsl.values import BlockRef, Value, show
 
 if TYPE_CHECKING:
+    from graphviz import Digraph
+
     from archc.dsl.compiler import Compiled
     from archc.dsl.loader import Program
     from archc.dsl.resolve import Network
@@ -168,13 +167,16 @@ def _run(job: Job) -> Result:
 
             return Result({"ok": True, "name": name}, emit(c).encode(), deps)
         try:
-            body = render_bytes(c, job.output, folds=folds)
+            body = render_bytes(c, job.output, overrides=_overrides(c, sets), folds=folds)
         except DotMissing as e:
             return _fail(job, str(e))
         return Result({"ok": True, "name": name}, body, deps)
 
+    from archc.render import drawing
+
     warnings: list[str] = []
-    svg = _svg(c, folds, warnings)
+    drawn = drawing(c, overrides=_overrides(c, sets), folds=folds)
+    svg = _svg(drawn.dot, warnings) if _small_enough(drawn.parts, warnings) else None
     data: dict[str, Any] = {
         "ok": True,
         "diagnostics": [],
@@ -182,7 +184,7 @@ def _run(job: Job) -> Result:
         "check": _check_line(c),
         "totals": _totals(c),
         "stages": _stages(c),
-        "info": _info(c, svg or ""),
+        "info": _info(c, drawn.parts) if svg else {},
         "svg": svg,
         "warnings": warnings,
         **controls,
@@ -202,20 +204,28 @@ SVG_CACHE_SIZE = 16
 _SVG_CACHE: dict[str, str] = {}
 
 
-def _svg(c: Compiled, folds: dict[str, bool], warnings: list[str]) -> str | None:
-    """The diagram for the page, or ``None`` with a warning saying why there is none."""
-    import graphviz
+def _overrides(c: Compiled, sets: dict[str, str]) -> list[str]:
+    """The parameters set from the page that the network has (named in the diagram's title)."""
+    return [k for k in sets if k in c.network.params]
 
-    from archc.render import DotMissing, diagram
 
-    dot = diagram(c, folds=folds, ids=True)
-    nodes = sum(1 for line in dot.body if 'id="n:' in line or 'id="m:' in line)  # clusters' lines too
+def _small_enough(parts: dict[str, tuple[str, ...]], warnings: list[str]) -> bool:
+    nodes = sum(1 for key in parts if not key.startswith("c:"))
     if nodes > MAX_DIAGRAM_NODES:
         warnings.append(
             f"the diagram would have {nodes:,} nodes (more than {MAX_DIAGRAM_NODES:,}): "
             "collapse some modules, or put long runs of layers in a block"
         )
-        return None
+        return False
+    return True
+
+
+def _svg(dot: Digraph, warnings: list[str]) -> str | None:
+    """The diagram for the page, or ``None`` with a warning saying why there is none."""
+    import graphviz
+
+    from archc.render import DotMissing
+
     source: str = dot.source
     cached = _SVG_CACHE.pop(source, None)
     if cached is not None:
@@ -356,13 +366,13 @@ def _layer_label(d: dict[str, Any]) -> str:
     return op.label(d["args"], d["shape"]) if op is not None else str(d["op"])
 
 
-_SVG_ID = re.compile(r'<g id="([nmc]):([^"]+)"')
+def _info(c: Compiled, parts: dict[str, tuple[str, ...]]) -> dict[str, dict[str, Any]]:
+    """What hovering a node of the diagram shows, by its SVG id (see
+    :class:`archc.render.Drawing`): what it is, its input and output shapes, parameters, MACs
+    and layers, and the paths it draws (``members``: the modules a click on ``m:`` opens, the
+    layers or module a comparison marks)."""
+    from archc.render import layer_text, module_text
 
-
-def _info(c: Compiled, svg: str) -> dict[str, dict[str, Any]]:
-    """What hovering a node of ``svg`` shows, by its SVG id: op, shapes, parameters and MACs of
-    a layer (``n:``), a collapsed module or run of modules (``m:``) or a cluster (``c:``), and for
-    ``m:`` the module paths that a click expands."""
     g = c.graph
     scopes = g.graph["scopes"]
     params = module_params(g)
@@ -375,50 +385,33 @@ def _info(c: Compiled, svg: str) -> dict[str, dict[str, Any]]:
             count[probe] = count.get(probe, 0) + 1
             probe = probe.rpartition(".")[0]
     out: dict[str, dict[str, Any]] = {}
-    for kind, name in _SVG_ID.findall(svg):
-        key = f"{kind}:{html.unescape(name)}"
-        path = key[2:]
-        if kind == "n" and path in g.nodes:
-            d = g.nodes[path]
+    for key, members in parts.items():
+        if all(m in g.nodes for m in members):  # a layer, with the norms and activations drawn in it
+            first, last = g.nodes[members[0]], g.nodes[members[-1]]
             out[key] = {
-                "name": path,
-                "what": _layer_label(d),
-                "in": ", ".join(fmt(s) for s in d["in_shapes"]),
-                "out": fmt(d["shape"]),
-                "params": d["params"],
-                "macs": d["macs"],
-                "layers": 1,
+                "name": members[0],
+                "what": " → ".join(layer_text(g.nodes[m]) for m in members),
+                "in": ", ".join(fmt(s) for s in first["in_shapes"]),
+                "out": fmt(last["shape"]),
+                "params": sum(g.nodes[m]["params"] for m in members),
+                "macs": sum(g.nodes[m]["macs"] for m in members),
+                "layers": len(members),
+                "members": list(members),
             }
             continue
-        members = _members(path, scopes)
-        if not members:
-            continue
-        first, last = scopes[members[0]], scopes[members[-1]]
-        what = describe(first, scopes)
+        head, tail = scopes[members[0]], scopes[members[-1]]
+        what = module_text(head, g)
         out[key] = {
-            "name": path,
+            "name": members[0] if len(members) == 1 else f"{members[0]} … {members[-1]}",
             "what": f"{what} × {len(members)}" if len(members) > 1 else what,
-            "in": fmt(first.in_shape),
-            "out": fmt(last.out_shape),
+            "in": fmt(head.in_shape),
+            "out": fmt(tail.out_shape),
             "params": sum(params.get(m, 0) for m in members),
             "macs": sum(macs.get(m, 0) for m in members),
             "layers": sum(count.get(m, 0) for m in members),
-            "members": members,
+            "members": list(members),
         }
     return out
-
-
-def _members(node_id: str, scopes: dict[str, Any]) -> list[str]:
-    """The module paths a diagram node stands for: ``layer3.1..35`` is ``layer3.1`` to ``layer3.35``."""
-    if node_id in scopes:
-        return [node_id]
-    first, sep, last = node_id.partition("..")
-    parent, _, first_leaf = first.rpartition(".")
-    scope = scopes.get(parent)
-    if not sep or scope is None or first_leaf not in scope.children or last not in scope.children:
-        return []
-    a, b = scope.children.index(first_leaf), scope.children.index(last)
-    return [join_path(parent, ch) for ch in scope.children[a : b + 1]]
 
 
 def _kind(v: Value) -> str:

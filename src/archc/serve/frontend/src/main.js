@@ -411,6 +411,9 @@ function zoom(by) {
   applyZoom();
 }
 
+// The diagram's SVG ids (archc.render.Drawing): "n:" a node drawing layers (one, or one with
+// the norm and activation drawn in it, or a module that is only that), "m:" a folded module or
+// a run of identical ones ("× N"), "c:" an open module (a cluster) and "t:" its title.
 function nodeOf(target) {
   const g = target.closest && target.closest("g.node, g.cluster");
   return g && g.id && state.info[g.id] !== undefined ? g : null;
@@ -420,10 +423,10 @@ function onDiagramClick(ev) {
   const g = nodeOf(ev.target);
   if (!g) return;
   const b = buffer();
-  const entry = state.info[g.id];
-  if (g.id.startsWith("m:")) {
-    for (const m of entry.members || []) b.folds[m] = true; // expand
-  } else if (g.id.startsWith("c:")) {
+  const kind = g.id.slice(0, 2);
+  if (kind === "m:") {
+    for (const m of state.info[g.id].members) b.folds[m] = true; // expand: every module of a × N
+  } else if (kind === "c:" || kind === "t:") {
     b.folds[g.id.slice(2)] = false; // collapse
   } else {
     return;
@@ -431,9 +434,17 @@ function onDiagramClick(ev) {
   compileNow();
 }
 
+// the cluster whose title is hovered is outlined as if hovered itself
+function markCluster(g) {
+  const hot = g && g.id.startsWith("t:") ? document.getElementById("c:" + g.id.slice(2)) : null;
+  for (const c of $("diagram").querySelectorAll("g.cluster.hot")) if (c !== hot) c.classList.remove("hot");
+  if (hot) hot.classList.add("hot");
+}
+
 function onDiagramHover(ev) {
   const box = $("hover");
   const g = nodeOf(ev.target);
+  markCluster(g);
   if (!g) {
     box.hidden = true;
     return;
@@ -447,7 +458,7 @@ function onDiagramHover(ev) {
   ];
   if (d.layers > 1) lines.push(el("div", { text: `${num(d.layers)} layers` }));
   if (g.id.startsWith("m:")) lines.push(el("div", { class: "muted", text: "click to expand" }));
-  if (g.id.startsWith("c:")) lines.push(el("div", { class: "muted", text: "click to collapse" }));
+  if (/^[ct]:/.test(g.id)) lines.push(el("div", { class: "muted", text: "click to collapse" }));
   box.replaceChildren(...lines);
   box.style.left = Math.min(ev.clientX + 14, window.innerWidth - 370) + "px";
   box.style.top = ev.clientY + 14 + "px";
@@ -551,7 +562,7 @@ function renderCompare(cmp) {
     return;
   }
   state.changes = cmp.changed;
-  const counts = { added: 0, changed: 0 };
+  const counts = { added: 0, changed: 0, reshaped: 0 };
   for (const k of Object.values(cmp.changed)) counts[k] += 1;
   box.append(el("div", { text: `A: ${cmp.a.network}` }), el("div", { text: `B: ${cmp.b.network} (the editor)` }));
   const rows = [...cmp.stages, { stage: "total", ...cmp.total }];
@@ -572,24 +583,25 @@ function renderCompare(cmp) {
   box.append(el("div", {
     class: "changes",
     text: `${counts.added} layers added (outlined green), ${counts.changed} changed (orange), `
-      + `${cmp.removed.length} removed`,
+      + `${counts.reshaped} with new shapes only (pale orange), ${cmp.removed.length} removed`,
   }));
   highlightChanges();
 }
 
+// A node or cluster is marked by the changes to the layers it draws: green when they are all
+// added, pale orange when they only carry new shapes, orange otherwise.
 function highlightChanges() {
   const changes = state.changes;
+  const changed = changes ? Object.keys(changes) : [];
   for (const g of $("diagram").querySelectorAll("g.node, g.cluster")) {
-    g.classList.remove("diff-added", "diff-changed");
-    if (!changes || !g.id) continue;
-    const path = g.id.slice(2);
-    if (g.id.startsWith("n:")) {
-      if (changes[path]) g.classList.add("diff-" + changes[path]);
-      continue;
-    }
-    const members = (state.info[g.id] && state.info[g.id].members) || [path];
-    const inside = Object.keys(changes).filter((k) => members.some((m) => k.startsWith(m + ".")));
-    if (inside.length) g.classList.add(inside.every((k) => changes[k] === "added") ? "diff-added" : "diff-changed");
+    g.classList.remove("diff-added", "diff-changed", "diff-reshaped");
+    const entry = g.id && state.info[g.id];
+    if (!changes || !entry || g.id.startsWith("t:")) continue;
+    const hits = changed.filter((k) => entry.members.some((m) => k === m || k.startsWith(m + ".")))
+      .map((k) => changes[k]);
+    if (!hits.length) continue;
+    const all = (kind) => hits.every((k) => k === kind);
+    g.classList.add("diff-" + (all("added") ? "added" : all("reshaped") ? "reshaped" : "changed"));
   }
 }
 
