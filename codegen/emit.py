@@ -35,6 +35,7 @@ from archc.dsl import ast
 from archc.dsl.analysis import human
 from archc.dsl.diagnostics import NOWHERE, ArchcError
 from archc.dsl.elaborate import Elaborator, Retry, Scope, Unit, format_pattern
+from archc.dsl.initializers import INITIALIZERS, bias_code
 from archc.dsl.names import join_path
 from archc.dsl.ops import REGISTRY, Ctor, Dim, Emission, fmt
 from archc.dsl.ops.base import ChannelsLast, like
@@ -236,6 +237,7 @@ class Writer:
         self.cond_attrs: dict[int, str] = {}
         self.checks: list[str] = []  # requirement checks at the top of forward
         self.init_extra: list[str] = []  # attributes those checks read
+        self.init_weights: list[str] = []  # the body of _init_weights, if any
         self.baked: frozenset[str] = frozenset()  # the symbols fixed to constants in this unit
         self.init: list[str] = []
         self.forward: list[str] = []
@@ -243,6 +245,9 @@ class Writer:
     def write(self) -> None:
         self.init = self.init_lines()
         self.forward = [*self.checks, *_Forward(self).run()]
+        self.init_weights = InitWriter(self).lines()
+        if self.init_weights:
+            self.init.append("self._init_weights()")
 
     def attr(self, preferred: str) -> str:
         name, n = preferred, 1
@@ -509,6 +514,132 @@ def _choices_in(v: Any) -> Iterable[ast.Choice]:
             yield from _choices_in(o)
 
 
+class InitWriter:
+    """``_init_weights``: the spec's ``init`` rules for the layers this class holds itself (a
+    block instance's layers are its own class's), grouped into loops like torchvision's."""
+
+    def __init__(self, writer: Writer):
+        self.w = writer
+        self.g = writer.graph
+
+    def lines(self) -> list[str]:
+        plans: dict[str, list[str]] = {}  # module reference -> its lines, with "m" for it
+        guards: dict[str, str | None] = {}
+        typed: dict[str, dict[str, list[str]]] = {}  # a sequence with conditional items: by class
+        for path, d in self.g.nodes(data=True):
+            if path == "input" or not d.get("init"):
+                continue
+            ref = self.reference(path)
+            if ref is None:
+                continue
+            lines = self.calls(d)
+            top = path.split(".")[0]
+            if ref.startswith("@"):  # inside a sequence whose numbering may shift: by type
+                callee = self.callee(path)
+                if callee is None:
+                    self.bake_sequence(top)
+                    continue
+                seq = typed.setdefault(top, {})
+                if seq.setdefault(callee, lines) != lines:
+                    self.bake_sequence(top)  # its layers of one class start differently
+                continue
+            plans[ref] = lines
+            guards[ref] = self.guard(path)
+        out: list[str] = []
+        by_guard: dict[str | None, dict[tuple[str, ...], list[str]]] = {}
+        for ref, lines in plans.items():
+            by_guard.setdefault(guards[ref], {}).setdefault(tuple(lines), []).append(ref)
+        for guard, groups in by_guard.items():
+            indent = ""
+            if guard is not None:
+                out.append(f"if {guard}:")
+                indent = "    "
+            for calls, refs in groups.items():
+                if len(refs) == 1:
+                    out.extend(indent + line.replace("{m}", refs[0]) for line in calls)
+                else:
+                    out.append(f"{indent}for m in ({', '.join(refs)}):")
+                    out.extend(indent + "    " + line.replace("{m}", "m") for line in calls)
+        for top, by_class in typed.items():
+            out.append(f"for m in self.{top}:")
+            for callee, lines in by_class.items():
+                out.append(f"    if type(m) is {callee}:")
+                out.extend("        " + line.replace("{m}", "m") for line in lines)
+        if not out:
+            return []
+        self.w.imports.update(("math",) if any("math." in line for line in out) else ())
+        return [
+            "def _init_weights(self) -> None:",
+            f'    """{self.doc()}"""',
+            *("    " + line for line in out),
+        ]
+
+    def doc(self) -> str:
+        lines: dict[str, list[int]] = {}
+        for rule in self.w.elab.init_rules:
+            file = self.w.e.compiled.program.project_path(rule.stmt.span.file)
+            found = lines.setdefault(file, [])
+            if rule.stmt.span.line not in found:
+                found.append(rule.stmt.span.line)
+        where = "; ".join(f"{escape_text(f)}: {', '.join(map(str, ls))}" for f, ls in lines.items())
+        return f"Initialise as the spec's init lines say ({where})."
+
+    def calls(self, d: dict[str, Any]) -> list[str]:
+        out = []
+        for tensor, (name, args, role) in d["init"].items():
+            init = INITIALIZERS[name]
+            t = f"{{m}}.{tensor}" if tensor else "{m}"
+            out.append(bias_code(init, args, t) if role == "bias" else init.call(t, args))
+        return out
+
+    def reference(self, path: str) -> str | None:
+        """``self.conv1``, ``self.downsample[0]``, ``self.heads.head``; None inside a block
+        instance; ``@`` for a layer in a sequence whose items may shift (conditions, counts)."""
+        parts = path.split(".")
+        ref = f"self.{parts[0]}"
+        for k in range(1, len(parts)):
+            parent = ".".join(parts[:k])
+            scope = self.w.scopes.get(parent)
+            if scope is None or scope.kind == "block":
+                return None
+            if scope.kind == "seq":
+                shifting = bool(scope.count is not None and names(scope.count)) or any(
+                    join_path(parent, c) in self.w.elab.conds for c in scope.children
+                )
+                if shifting:
+                    if k == 1 and len(parts) == 2:
+                        return "@"
+                    self.bake_sequence(parts[0])
+                    return None
+                child = parts[k]
+                ref += f"[{child}]" if child.isdigit() else f".{child}"
+        if len(parts) > 1 and self.w.scopes.get(".".join(parts[:-1])) is None:
+            return None
+        return ref
+
+    def callee(self, path: str) -> str | None:
+        em = self.w.node_emission(path)
+        module = em.module if em.call == "{m}({x})" else em.seq_module
+        return module.callee if isinstance(module, Ctor) and module.callee.startswith("nn.") else None
+
+    def bake_sequence(self, top: str) -> None:
+        """The layers of this sequence are initialised by position: fix what moves them."""
+        for path, scope in self.w.scopes.items():
+            if path == top or path.startswith(top + "."):
+                if scope.count is not None:
+                    bake(scope.count)
+                for c in scope.children:
+                    cond = self.w.elab.conds.get(join_path(path, c))
+                    if cond is not None:
+                        bake(cond)
+
+    def guard(self, path: str) -> str | None:
+        top = path.split(".")[0]
+        if top in self.w.elab.conds or top in self.w.elab.branch_conds:
+            return f"self.{top} is not None"
+        return None
+
+
 class _Forward:
     """``forward`` written from the spec's statements."""
 
@@ -741,11 +872,13 @@ class Emitter:
         baked = writer.baked
         signature = self._signature(block, writer, values, baked, in_shape)
         init = [*writer.init, *writer.init_extra]
+        methods = [writer.init_weights] if writer.init_weights else []
         for cls in self.by_definition.get(scope.definition, []):
-            if (tuple(cls.init), tuple(cls.forward), cls.signature) == (
-                tuple(init),
-                tuple(writer.forward),
+            if (cls.init, cls.forward, cls.signature, cls.methods) == (
+                init,
+                writer.forward,
                 signature,
+                methods,
             ):
                 self.cache[key] = cls
                 return cls
@@ -755,6 +888,8 @@ class Emitter:
         token = f"{_TOKEN}{len(self.classes)}{_TOKEN}"
         cls = ClassCode(token, scope.definition, doc, signature, init, writer.forward, baked)
         cls.edits = tuple(scope.edits)
+        if writer.init_weights:
+            cls.methods = [writer.init_weights]
         variants.append(cls)
         self.classes.append(cls)
         self.cache[key] = cls
@@ -848,7 +983,10 @@ class Emitter:
         pattern = re.compile(f"{_TOKEN}\\d+{_TOKEN}")
         init = [pattern.sub(lambda m: self.named[m.group(0)], line) for line in init]
         forward = [pattern.sub(lambda m: self.named[m.group(0)], line) for line in writer.forward]
-        return ClassCode(name, None, doc, Signature((), params), init, forward, baked), writer
+        cls = ClassCode(name, None, doc, Signature((), params), init, forward, baked)
+        if writer.init_weights:
+            cls.methods = [writer.init_weights]
+        return cls, writer
 
 
 def _plain(v: Any) -> Any:
@@ -968,6 +1106,7 @@ def _render(compiled: Compiled, name: str | None = None, command: str | None = N
         ordered_dict="OrderedDict" in imports,
         abc=", ".join(sorted(imports & {"Callable", "Sequence"})),
         partial="partial" in imports,
+        math="math" in imports,
         helpers=[HELPERS[h] for h in sorted(e.helpers)],
         classes=[_render_class(c) for c in e.classes],
         network_class=_render_class(network),
@@ -990,8 +1129,16 @@ def _render_class(c: ClassCode) -> dict[str, Any]:
     for line in c.forward:
         indent = len(line) - len(line.lstrip())
         forward.extend(layout(line.lstrip(), 8 + indent))
+    methods = []
+    for method in c.methods:
+        laid: list[str] = []
+        for line in method:
+            indent = len(line) - len(line.lstrip())
+            laid.extend(layout(line.lstrip(), 4 + indent))
+        methods.append(laid)
     head = f"def __init__({c.signature.code()}) -> None:"
     return {
+        "methods": methods,
         "name": c.name,
         "doc": textwrap.wrap(escape_text(c.doc), 76, break_long_words=False, break_on_hyphens=False),
         "init_header": layout(head, 4),

@@ -28,6 +28,7 @@ import networkx as nx
 
 from archc.dsl import ast
 from archc.dsl.diagnostics import ArchcError, Diagnostic, DiagnosticSink, Span
+from archc.dsl.initializers import INITIALIZERS, PRESETS, WORDS, Initializer
 from archc.dsl.names import identifier_problem, join_path
 from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.ops.base import ChannelsLast, like
@@ -108,6 +109,19 @@ class Rule:
 
 
 @dataclass
+class InitRule:
+    """An ``init`` line ready to apply: the initializer, its checked arguments, the targets
+    (each with the tensor it picks, if any), and where it was written."""
+
+    initializer: Initializer
+    args: dict[str, Any]
+    targets: list[tuple[Pattern, str | None]]
+    stmt: ast.InitStmt
+    preset: bool
+    matched: int = 0
+
+
+@dataclass
 class Unit:
     """What one code-generation elaboration covers: a block instance (or the network itself),
     with its parameters and input sizes as symbols, at its absolute path (for edits)."""
@@ -169,6 +183,7 @@ class Elaborator:
         self._labels_cache: dict[int, tuple[str, ...]] = {}
         self.rules = self._network_rules()
         self.block_rules = self._block_rules()
+        self.init_rules = self._init_rules()
 
     # -------------------------------------------------------------- edits
     def _is_op(self, name: str) -> bool:
@@ -283,6 +298,173 @@ class Elaborator:
         where = candidates[0].path or "the network"
         return f"'{where}' holds: {', '.join(children) or 'nothing'}"
 
+    # -------------------------------------------------------------- initialisation
+    def _init_rules(self) -> list[InitRule]:
+        """The network's ``init`` lines whose condition holds, in order, presets expanded."""
+        rules: list[InitRule] = []
+        env: dict[str, Value] = dict(self.net.params)
+        env["in"] = ShapeVal(self.net.input_shape or (1,))
+        root_labels = self._labels(self.net.body)
+        for stmt in self.net.body:
+            if not isinstance(stmt, ast.InitStmt):
+                continue
+            if stmt.cond is not None:
+                cond = self._value(stmt.cond, env)
+                if cond is None:
+                    continue
+                if not isinstance(cond, bool | SymBool):
+                    self.sink.error(
+                        stmt.cond.span, f"expected a condition, got {type_name(cond)} {show(cond)}"
+                    )
+                    continue
+                if not concrete(cond):
+                    continue
+            name = stmt.call.name
+            if name in PRESETS and not stmt.targets:
+                if stmt.call.args:
+                    self.sink.error(stmt.call.span, f"the preset '{name}' takes no arguments")
+                    continue
+                for init_name, args, ops in PRESETS[name]:
+                    targets: list[tuple[Pattern, str | None]] = [
+                        (Pattern(ast.Target((ast.Segment(op),), None, stmt.span), "op", None), None)
+                        for op in ops
+                    ]
+                    rules.append(InitRule(INITIALIZERS[init_name], dict(args), targets, stmt, True))
+                continue
+            init = INITIALIZERS.get(name)
+            if init is None:
+                close = suggest(name, [*INITIALIZERS, *PRESETS])
+                self.sink.error(
+                    stmt.call.span,
+                    f"unknown initializer or preset '{name}'",
+                    close or f"initializers: {', '.join(INITIALIZERS)}; presets: {', '.join(PRESETS)}",
+                )
+                continue
+            if not stmt.targets:
+                self.sink.error(
+                    stmt.span, f"init {name}: say what it applies to", f"e.g. init {name} for conv"
+                )
+                continue
+            bound = self._init_args(init, stmt.call, env)
+            if bound is None:
+                continue
+            targets = []
+            for target in stmt.targets:
+                tensor = None
+                if (
+                    target.path[-1].lo in ("weight", "bias")
+                    and len(target.path) > 1
+                    and target.path[-1].hi is None
+                ):
+                    tensor = target.path[-1].lo
+                    target = replace(target, path=target.path[:-1])
+                pattern = self._pattern(target, root_labels)
+                if pattern is not None:
+                    targets.append((pattern, tensor))
+            if targets:
+                rules.append(InitRule(init, bound, targets, stmt, False))
+        return rules
+
+    def _init_args(self, init: Initializer, call: ast.Call, env: dict[str, Value]) -> dict[str, Any] | None:
+        specs = {a.name: a for a in init.args}
+        out: dict[str, Any] = {}
+        for i, arg in enumerate(call.args):
+            if arg.name is None:
+                if i >= len(init.args):
+                    self.sink.error(arg.span, f"{init.name}: too many arguments", _init_signature(init))
+                    return None
+                spec = init.args[i]
+            elif arg.name in specs:
+                spec = specs[arg.name]
+            else:
+                self.sink.error(
+                    arg.span,
+                    f"{init.name}: unknown argument '{arg.name}'",
+                    suggest(arg.name, specs) or _init_signature(init),
+                )
+                return None
+            if spec.kind == "word":  # a name from torch.nn.init's vocabulary, never evaluated
+                words = WORDS[spec.name]
+                if not isinstance(arg.value, ast.Name) or arg.value.id not in words:
+                    self.sink.error(arg.span, f"{init.name}: {spec.name} must be one of {', '.join(words)}")
+                    return None
+                out[spec.name] = arg.value.id
+                continue
+            value = self._value(arg.value, env)
+            if value is None:
+                return None
+            value = concrete(value)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                self.sink.error(arg.span, f"{init.name}: {spec.name} must be a number, got {show(value)}")
+                return None
+            if spec.kind == "float" and value <= 0:
+                self.sink.error(arg.span, f"{init.name}: {spec.name} must be positive, got {show(value)}")
+                return None
+            out[spec.name] = float(value)
+        for spec in init.args:
+            if spec.name not in out:
+                if spec.default is REQUIRED:
+                    self.sink.error(
+                        call.span, f"{init.name}: missing argument '{spec.name}'", _init_signature(init)
+                    )
+                    return None
+                out[spec.name] = spec.default
+        return out
+
+    def _node_init(
+        self, path: Path, tensors: list[tuple[str, Shape, bool]], leaf: str, span: Span
+    ) -> dict[str, Any]:
+        """For one layer, the initializer each of its tensors gets (the last rule wins)."""
+        plan: dict[str, Any] = {}
+        params = {
+            (key.rpartition(".")[2] if key != leaf else ""): shape
+            for key, shape, buffer in tensors
+            if not buffer
+        }
+        for rule in self.init_rules:
+            for pattern, tensor in rule.targets:
+                if not pattern.matches(path, self._is_op):
+                    continue
+                if not params:
+                    continue
+                init = rule.initializer
+                weight = "weight" if "weight" in params else ("" if "" in params else None)
+                if tensor is not None:
+                    if tensor not in params:
+                        continue
+                    chosen = {tensor: (init.name, rule.args, "set")}
+                elif init.whole:
+                    chosen = {t: (init.name, rule.args, "set") for t in params}
+                elif weight is None:
+                    continue
+                else:
+                    chosen = {weight: (init.name, rule.args, "set")}
+                    if "bias" in params:
+                        chosen["bias"] = (init.name, rule.args, "bias")
+                if init.fan and any(
+                    len(params[t]) < 2 for t, (_, _, role) in chosen.items() if role == "set"
+                ):
+                    if not rule.preset:
+                        self.sink.error(
+                            rule.stmt.span,
+                            f"init {init.name}: '{'.'.join(s.name for s in path)}' has a weight of "
+                            "fewer than 2 dimensions, which has no fan-in or fan-out",
+                            "apply it to convolutions and linear layers",
+                        )
+                    continue
+                rule.matched += 1
+                plan.update(chosen)
+        return plan
+
+    def _unmatched_inits(self) -> None:
+        for rule in self.init_rules:
+            if not rule.preset and rule.matched == 0:
+                self.sink.error(
+                    rule.stmt.span,
+                    f"init {rule.initializer.name}: its targets match no layer with tensors",
+                    "name layers that have weights (see `archc summary`)",
+                )
+
     # -------------------------------------------------------------- entry point
     def run(self) -> nx.DiGraph:
         net, unit = self.net, self.unit
@@ -336,6 +518,7 @@ class Elaborator:
             out = self._body(body, x, ctx, is_network=True, span=net.span)
         if self.unit is None:
             self._unmatched()
+            self._unmatched_inits()
             if self.sink.diagnostics:
                 StaticCheck(self).program()
         self.sink.raise_if_any(self.sources)
@@ -424,7 +607,7 @@ class Elaborator:
             return
         if not concrete(value):
             message = stmt.message or "this requirement does not hold"
-            self.sink.error(stmt.span, f"requirement failed: {message}", _require_hint(stmt, ctx))
+            self.sink.error(stmt.cond.span, f"requirement failed: {message}", _require_hint(stmt, ctx))
             return
         if not ctx.prefix:
             self.requires.append((stmt, value))
@@ -1115,6 +1298,13 @@ class Elaborator:
         params = sum(ts.numel for ts in tensors if not ts.buffer)
         buffers = sum(ts.numel for ts in tensors if ts.buffer)
         parent = path.rpartition(".")[0]
+        keyed = [(f"{path}.{ts.suffix}" if ts.suffix else path, ts.shape, ts.buffer) for ts in tensors]
+        leaf = path.rpartition(".")[2]
+        init = (
+            self._node_init((*ctx.stack, Step(leaf, ctx.order, None, op.name)), keyed, path, span)
+            if self.init_rules and params
+            else {}
+        )
         self.g.add_node(
             path,
             op=op.name,
@@ -1123,7 +1313,8 @@ class Elaborator:
             span=span,
             shape=out,
             in_shapes=known,
-            tensors=[(f"{path}.{ts.suffix}" if ts.suffix else path, ts.shape, ts.buffer) for ts in tensors],
+            tensors=keyed,
+            init=init,
             params=params,
             buffers=buffers,
             macs=macs,
@@ -1328,6 +1519,11 @@ def _require_hint(stmt: ast.Require, ctx: _Ctx) -> str:
 
 
 _BAD: Any = object()
+
+
+def _init_signature(init: Initializer) -> str:
+    parts = [s.name + ("" if s.default is REQUIRED else f"={show(s.default)}") for s in init.args]
+    return f"{init.name} takes: {', '.join(parts) or 'no arguments'}"
 
 
 def _signature(op: Op) -> str:

@@ -45,6 +45,7 @@ class BasicBlock(nn.Module):
         else:
             self.shortcut = None
         self.relu_1 = nn.ReLU(inplace=True)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv1(x)
@@ -55,28 +56,39 @@ class BasicBlock(nn.Module):
         skip = x if self.shortcut is None else self.shortcut(x)
         return self.relu_1(y + skip)
 
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/cifar_resnet.arch: 18)."""
+        for m in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(
+                m.weight,
+                a=0.0,
+                mode="fan_in",
+                nonlinearity="leaky_relu",
+            )
+
 
 class CifarResnet(nn.Module):
     """Network ``cifar_resnet`` from specs/cifar_resnet.arch: input 3x32x32, output
     10.
     """
 
-    def __init__(self, n: int = 3, num_classes: int = 10) -> None:
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, kernel_size=3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = nn.Sequential(*(BasicBlock(16, 16) for _ in range(n)))
+        self.layer1 = nn.Sequential(*(BasicBlock(16, 16) for _ in range(3)))
         self.layer2 = nn.Sequential(
             BasicBlock(16, 32, stride=2),
-            *(BasicBlock(32, 32) for _ in range(1, n)),
+            *(BasicBlock(32, 32) for _ in range(1, 3)),
         )
         self.layer3 = nn.Sequential(
             BasicBlock(32, 64, stride=2),
-            *(BasicBlock(64, 64) for _ in range(1, n)),
+            *(BasicBlock(64, 64) for _ in range(1, 3)),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(64, num_classes)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -88,6 +100,16 @@ class CifarResnet(nn.Module):
         x = self.avgpool(x)
         x = torch.flatten(x, 1)  # (B, 64)
         return self.fc(x)
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/cifar_resnet.arch: 18)."""
+        for m in (self.conv1, self.fc):
+            nn.init.kaiming_normal_(
+                m.weight,
+                a=0.0,
+                mode="fan_in",
+                nonlinearity="leaky_relu",
+            )
 
 
 def cifar_resnet(**kwargs: Any) -> CifarResnet:

@@ -34,11 +34,18 @@ class BasicConv(nn.Module):
         )
         self.bn = nn.BatchNorm2d(out, eps=0.001)
         self.relu = nn.ReLU(inplace=True)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
         out = self.bn(out)
         return self.relu(out)
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/googlenet.arch: 17, 18)."""
+        nn.init.trunc_normal_(self.conv.weight, std=0.01, a=-2.0, b=2.0)
+        nn.init.ones_(self.bn.weight)
+        nn.init.zeros_(self.bn.bias)
 
 
 class Inception(nn.Module):
@@ -105,6 +112,7 @@ class Googlenet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1024, num_classes)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)  # (B, 64, 112, 112)
@@ -127,6 +135,11 @@ class Googlenet(nn.Module):
         x = torch.flatten(x, 1)  # (B, 1024)
         x = self.dropout(x)
         return self.fc(x)
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/googlenet.arch: 17, 18)."""
+        nn.init.trunc_normal_(self.fc.weight, std=0.01, a=-2.0, b=2.0)
+        nn.init.zeros_(self.fc.bias)
 
 
 def googlenet(**kwargs: Any) -> Googlenet:

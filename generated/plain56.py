@@ -28,6 +28,7 @@ class PlainBlock(nn.Module):
         self.conv2 = nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.relu_1 = nn.ReLU(inplace=True)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
@@ -37,26 +38,37 @@ class PlainBlock(nn.Module):
         out = self.bn2(out)
         return self.relu_1(out)
 
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/cifar_resnet.arch: 18)."""
+        for m in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(
+                m.weight,
+                a=0.0,
+                mode="fan_in",
+                nonlinearity="leaky_relu",
+            )
+
 
 class Plain56(nn.Module):
     """Network ``plain56`` from specs/plain56.arch: input 3x32x32, output 10."""
 
-    def __init__(self, n: int = 9, num_classes: int = 10) -> None:
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, kernel_size=3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = nn.Sequential(*(PlainBlock(16, 16) for _ in range(n)))
+        self.layer1 = nn.Sequential(*(PlainBlock(16, 16) for _ in range(9)))
         self.layer2 = nn.Sequential(
             PlainBlock(16, 32, stride=2),
-            *(PlainBlock(32, 32) for _ in range(1, n)),
+            *(PlainBlock(32, 32) for _ in range(1, 9)),
         )
         self.layer3 = nn.Sequential(
             PlainBlock(32, 64, stride=2),
-            *(PlainBlock(64, 64) for _ in range(1, n)),
+            *(PlainBlock(64, 64) for _ in range(1, 9)),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(64, num_classes)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -68,6 +80,16 @@ class Plain56(nn.Module):
         x = self.avgpool(x)
         x = torch.flatten(x, 1)  # (B, 64)
         return self.fc(x)
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/cifar_resnet.arch: 18)."""
+        for m in (self.conv1, self.fc):
+            nn.init.kaiming_normal_(
+                m.weight,
+                a=0.0,
+                mode="fan_in",
+                nonlinearity="leaky_relu",
+            )
 
 
 def plain56(**kwargs: Any) -> Plain56:

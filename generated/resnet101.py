@@ -6,7 +6,6 @@ MACs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -47,6 +46,7 @@ class Bottleneck(nn.Module):
         else:
             self.downsample = None
         self.relu_2 = nn.ReLU(inplace=True)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv1(x)
@@ -60,17 +60,29 @@ class Bottleneck(nn.Module):
         skip = x if self.downsample is None else self.downsample(x)
         return self.relu_2(y + skip)
 
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        for m in (self.conv1, self.conv2, self.conv3):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for m in (self.bn1, self.bn2, self.bn3):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        if self.downsample is not None:
+            nn.init.kaiming_normal_(
+                self.downsample[0].weight,
+                mode="fan_out",
+                nonlinearity="relu",
+            )
+            nn.init.ones_(self.downsample[1].weight)
+            nn.init.zeros_(self.downsample[1].bias)
+
 
 class Resnet101(nn.Module):
     """Network ``resnet101`` from specs/resnet101.arch: input 3x224x224, output
     1000.
     """
 
-    def __init__(
-        self,
-        depths: Sequence[int] = (3, 4, 23, 3),
-        num_classes: int = 1000,
-    ) -> None:
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -78,22 +90,23 @@ class Resnet101(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
             Bottleneck(64, 64),
-            *(Bottleneck(256, 64) for _ in range(1, depths[0])),
+            *(Bottleneck(256, 64) for _ in range(1, 3)),
         )
         self.layer2 = nn.Sequential(
             Bottleneck(256, 128, stride=2),
-            *(Bottleneck(512, 128) for _ in range(1, depths[1])),
+            *(Bottleneck(512, 128) for _ in range(1, 4)),
         )
         self.layer3 = nn.Sequential(
             Bottleneck(512, 256, stride=2),
-            *(Bottleneck(1024, 256) for _ in range(1, depths[2])),
+            *(Bottleneck(1024, 256) for _ in range(1, 23)),
         )
         self.layer4 = nn.Sequential(
             Bottleneck(1024, 512, stride=2),
-            *(Bottleneck(2048, 512) for _ in range(1, depths[3])),
+            *(Bottleneck(2048, 512) for _ in range(1, 3)),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(2048, num_classes)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -108,11 +121,17 @@ class Resnet101(nn.Module):
         x = torch.flatten(x, 1)  # (B, 2048)
         return self.fc(x)
 
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.ones_(self.bn1.weight)
+        nn.init.zeros_(self.bn1.bias)
+
 
 def resnet101(**kwargs: Any) -> Resnet101:
     """Build ``resnet101`` as specified in specs/resnet101.arch (block=bottleneck,
-    depths=[3, 4, 23, 3], num_classes=1000). Input (B, 3, 224, 224) -> output (B,
-    1000); 44,549,160 parameters (44.55M); 7,801,405,440 MACs (7.80G) in
-    convolutions, linear layers and attention, for one sample.
+    depths=[3, 4, 23, 3], num_classes=1000, zero_init_residual=false). Input (B, 3,
+    224, 224) -> output (B, 1000); 44,549,160 parameters (44.55M); 7,801,405,440
+    MACs (7.80G) in convolutions, linear layers and attention, for one sample.
     """
     return Resnet101(**kwargs)

@@ -6,7 +6,6 @@ MACs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -38,6 +37,7 @@ class BasicBlock(nn.Module):
         else:
             self.downsample = None
         self.relu_1 = nn.ReLU(inplace=True)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv1(x)
@@ -48,35 +48,48 @@ class BasicBlock(nn.Module):
         skip = x if self.downsample is None else self.downsample(x)
         return self.relu_1(y + skip)
 
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        for m in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for m in (self.bn1, self.bn2):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        if self.downsample is not None:
+            nn.init.kaiming_normal_(
+                self.downsample[0].weight,
+                mode="fan_out",
+                nonlinearity="relu",
+            )
+            nn.init.ones_(self.downsample[1].weight)
+            nn.init.zeros_(self.downsample[1].bias)
+
 
 class Resnet34(nn.Module):
     """Network ``resnet34`` from specs/resnet34.arch: input 3x224x224, output 1000."""
 
-    def __init__(
-        self,
-        depths: Sequence[int] = (3, 4, 6, 3),
-        num_classes: int = 1000,
-    ) -> None:
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(*(BasicBlock(64, 64) for _ in range(depths[0])))
+        self.layer1 = nn.Sequential(*(BasicBlock(64, 64) for _ in range(3)))
         self.layer2 = nn.Sequential(
             BasicBlock(64, 128, stride=2),
-            *(BasicBlock(128, 128) for _ in range(1, depths[1])),
+            *(BasicBlock(128, 128) for _ in range(1, 4)),
         )
         self.layer3 = nn.Sequential(
             BasicBlock(128, 256, stride=2),
-            *(BasicBlock(256, 256) for _ in range(1, depths[2])),
+            *(BasicBlock(256, 256) for _ in range(1, 6)),
         )
         self.layer4 = nn.Sequential(
             BasicBlock(256, 512, stride=2),
-            *(BasicBlock(512, 512) for _ in range(1, depths[3])),
+            *(BasicBlock(512, 512) for _ in range(1, 3)),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512, num_classes)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -91,11 +104,17 @@ class Resnet34(nn.Module):
         x = torch.flatten(x, 1)  # (B, 512)
         return self.fc(x)
 
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.ones_(self.bn1.weight)
+        nn.init.zeros_(self.bn1.bias)
+
 
 def resnet34(**kwargs: Any) -> Resnet34:
     """Build ``resnet34`` as specified in specs/resnet34.arch (block=basic_block,
-    depths=[3, 4, 6, 3], num_classes=1000). Input (B, 3, 224, 224) -> output (B,
-    1000); 21,797,672 parameters (21.80M); 3,663,761,408 MACs (3.66G) in
-    convolutions, linear layers and attention, for one sample.
+    depths=[3, 4, 6, 3], num_classes=1000, zero_init_residual=false). Input (B, 3,
+    224, 224) -> output (B, 1000); 21,797,672 parameters (21.80M); 3,663,761,408
+    MACs (3.66G) in convolutions, linear layers and attention, for one sample.
     """
     return Resnet34(**kwargs)

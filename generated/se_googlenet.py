@@ -34,11 +34,18 @@ class BasicConv(nn.Module):
         )
         self.bn = nn.BatchNorm2d(out, eps=0.001)
         self.relu = nn.ReLU(inplace=True)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
         out = self.bn(out)
         return self.relu(out)
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/googlenet.arch: 17, 18)."""
+        nn.init.trunc_normal_(self.conv.weight, std=0.01, a=-2.0, b=2.0)
+        nn.init.ones_(self.bn.weight)
+        nn.init.zeros_(self.bn.bias)
 
 
 class Se(nn.Module):
@@ -51,6 +58,7 @@ class Se(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(in_channels // reduction, in_channels, kernel_size=1)
         self.sigmoid = nn.Sigmoid()
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.gap(x)
@@ -59,6 +67,12 @@ class Se(nn.Module):
         w = self.fc2(w)
         w = self.sigmoid(w)
         return x * w
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/googlenet.arch: 17, 18)."""
+        for m in (self.fc1, self.fc2):
+            nn.init.trunc_normal_(m.weight, std=0.01, a=-2.0, b=2.0)
+            nn.init.zeros_(m.bias)
 
 
 class Inception(nn.Module):
@@ -127,6 +141,7 @@ class SeGooglenet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1024, num_classes)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)  # (B, 64, 112, 112)
@@ -149,6 +164,11 @@ class SeGooglenet(nn.Module):
         x = torch.flatten(x, 1)  # (B, 1024)
         x = self.dropout(x)
         return self.fc(x)
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/googlenet.arch: 17, 18)."""
+        nn.init.trunc_normal_(self.fc.weight, std=0.01, a=-2.0, b=2.0)
+        nn.init.zeros_(self.fc.bias)
 
 
 def se_googlenet(**kwargs: Any) -> SeGooglenet:

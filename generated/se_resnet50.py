@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -23,6 +22,7 @@ class Se(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(in_channels // reduction, in_channels, kernel_size=1)
         self.sigmoid = nn.Sigmoid()
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.gap(x)
@@ -31,6 +31,12 @@ class Se(nn.Module):
         w = self.fc2(w)
         w = self.sigmoid(w)
         return x * w
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        for m in (self.fc1, self.fc2):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
 
 
 class Bottleneck(nn.Module):
@@ -68,6 +74,7 @@ class Bottleneck(nn.Module):
         else:
             self.downsample = None
         self.relu_2 = nn.ReLU(inplace=True)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv1(x)
@@ -82,17 +89,29 @@ class Bottleneck(nn.Module):
         skip = x if self.downsample is None else self.downsample(x)
         return self.relu_2(y + skip)
 
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        for m in (self.conv1, self.conv2, self.conv3):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for m in (self.bn1, self.bn2, self.bn3):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        if self.downsample is not None:
+            nn.init.kaiming_normal_(
+                self.downsample[0].weight,
+                mode="fan_out",
+                nonlinearity="relu",
+            )
+            nn.init.ones_(self.downsample[1].weight)
+            nn.init.zeros_(self.downsample[1].bias)
+
 
 class SeResnet50(nn.Module):
     """Network ``se_resnet50`` from specs/se_resnet50.arch: input 3x224x224, output
     1000.
     """
 
-    def __init__(
-        self,
-        depths: Sequence[int] = (3, 4, 6, 3),
-        num_classes: int = 1000,
-    ) -> None:
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -100,22 +119,23 @@ class SeResnet50(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
             Bottleneck(64, 64),
-            *(Bottleneck(256, 64) for _ in range(1, depths[0])),
+            *(Bottleneck(256, 64) for _ in range(1, 3)),
         )
         self.layer2 = nn.Sequential(
             Bottleneck(256, 128, stride=2),
-            *(Bottleneck(512, 128) for _ in range(1, depths[1])),
+            *(Bottleneck(512, 128) for _ in range(1, 4)),
         )
         self.layer3 = nn.Sequential(
             Bottleneck(512, 256, stride=2),
-            *(Bottleneck(1024, 256) for _ in range(1, depths[2])),
+            *(Bottleneck(1024, 256) for _ in range(1, 6)),
         )
         self.layer4 = nn.Sequential(
             Bottleneck(1024, 512, stride=2),
-            *(Bottleneck(2048, 512) for _ in range(1, depths[3])),
+            *(Bottleneck(2048, 512) for _ in range(1, 3)),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(2048, num_classes)
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -130,11 +150,18 @@ class SeResnet50(nn.Module):
         x = torch.flatten(x, 1)  # (B, 2048)
         return self.fc(x)
 
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.ones_(self.bn1.weight)
+        nn.init.zeros_(self.bn1.bias)
+
 
 def se_resnet50(**kwargs: Any) -> SeResnet50:
     """Build ``se_resnet50`` as specified in specs/se_resnet50.arch (block=bottleneck,
-    depths=[3, 4, 6, 3], num_classes=1000, reduction=16). Input (B, 3, 224, 224) ->
-    output (B, 1000); 28,088,024 parameters (28.09M); 4,091,699,200 MACs (4.09G) in
-    convolutions, linear layers and attention, for one sample.
+    depths=[3, 4, 6, 3], num_classes=1000, zero_init_residual=false, reduction=16).
+    Input (B, 3, 224, 224) -> output (B, 1000); 28,088,024 parameters (28.09M);
+    4,091,699,200 MACs (4.09G) in convolutions, linear layers and attention, for one
+    sample.
     """
     return SeResnet50(**kwargs)

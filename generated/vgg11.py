@@ -63,6 +63,7 @@ class Vgg11(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(4096, num_classes),
         )
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (B, 512, 7, 7)
@@ -70,6 +71,19 @@ class Vgg11(nn.Module):
         x = torch.flatten(x, 1)  # (B, 25088)
         x = self.classifier(x)  # (B, 1000)
         return x
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/vgg.arch: 6)."""
+        for m in (self.classifier[0], self.classifier[3], self.classifier[6]):
+            nn.init.normal_(m.weight, std=0.01)
+            nn.init.zeros_(m.bias)
+        for m in self.features:
+            if type(m) is nn.Conv2d:
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            if type(m) is nn.BatchNorm2d:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
 
 
 def vgg11(**kwargs: Any) -> Vgg11:

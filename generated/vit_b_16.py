@@ -6,6 +6,7 @@ MACs.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -43,6 +44,7 @@ class EncoderBlock(nn.Module):
             nn.Linear(mlp_dim, in_dim),
             nn.Dropout(dropout),
         )
+        self._init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.ln_1(x)
@@ -51,15 +53,22 @@ class EncoderBlock(nn.Module):
         y = x + y
         return y + self.mlp(self.ln_2(y))
 
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/vit.arch: 19, 20)."""
+        for m in (self.mlp[0], self.mlp[3]):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.normal_(m.bias, std=1e-06)
+
 
 class Encoder(nn.Module):
-    """Block ``encoder(depth, heads, mlp_dim, dropout=0.0)`` (specs/vit.arch:11)."""
+    """Block ``encoder(depth, heads, mlp_dim, dropout=0.0)`` (specs/vit.arch:11).
+    Built for depth=12.
+    """
 
     def __init__(
         self,
         in_tokens: int,
         in_dim: int,
-        depth: int,
         heads: int,
         mlp_dim: int,
         dropout: float = 0.0,
@@ -75,7 +84,7 @@ class Encoder(nn.Module):
                     f"encoder_layer_{i}",
                     EncoderBlock(in_dim, heads, mlp_dim, dropout=dropout),
                 )
-                for i in range(depth)
+                for i in range(12)
             ),
         )
         self.ln = nn.LayerNorm(in_dim, eps=1e-06)
@@ -94,7 +103,6 @@ class VitB16(nn.Module):
         self,
         patch: int = 16,
         dim: int = 768,
-        depth: int = 12,
         heads: int = 12,
         mlp_dim: int = 3072,
         dropout: float = 0.0,
@@ -106,14 +114,17 @@ class VitB16(nn.Module):
         self.encoder = Encoder(
             ((224 - patch) // patch + 1) * ((224 - patch) // patch + 1) + 1,
             dim,
-            depth,
             heads,
             mlp_dim,
             dropout=dropout,
         )
         self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(dim, num_classes))]))
+        self._init_weights()
+        self.patch = patch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (x.shape[2] % self.patch == 0 and x.shape[3] % self.patch == 0):
+            raise ValueError("image size must be divisible by the patch size")
         x = self.conv_proj(x)
         x = x.flatten(2).transpose(1, 2)  # (B, 196, 768)
         x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
@@ -121,6 +132,16 @@ class VitB16(nn.Module):
         x = x[:, 0]  # (B, 768)
         x = self.heads(x)  # (B, 1000)
         return x
+
+    def _init_weights(self) -> None:
+        """Initialise as the spec's init lines say (specs/vit.arch: 19, 20)."""
+        nn.init.trunc_normal_(
+            self.conv_proj.weight,
+            std=math.sqrt(1 / self.conv_proj.weight[0].numel()),
+        )
+        nn.init.zeros_(self.conv_proj.bias)
+        nn.init.zeros_(self.heads.head.weight)
+        nn.init.zeros_(self.heads.head.bias)
 
 
 def vit_b_16(**kwargs: Any) -> VitB16:

@@ -23,11 +23,11 @@ DIFF = GOLDEN / "diff"
 
 CASES = {
     "resnet50_se": ["specs/resnet50.arch", "specs/se_resnet50.arch"],
-    "resnet50_gelu": ["specs/resnet50.arch", "tests/golden/diff/resnet50_gelu.arch"],
+    "resnet50_gelu": ["specs/resnet50.arch", "examples/variants/resnet50_gelu.arch"],
     "vit_b_16_patch32": ["specs/vit_b_16.arch", "--set", "patch=32"],
     "resnet50_layer5": ["specs/resnet50.arch", "tests/golden/diff/resnet50_layer5.arch"],
     "se_reduction8": ["specs/se_resnet50.arch", "--set", "reduction=8"],
-    "resnet50_gelu_depth1": ["specs/resnet50.arch", "tests/golden/diff/resnet50_gelu.arch", "--depth", "1"],
+    "resnet50_gelu_depth1": ["specs/resnet50.arch", "examples/variants/resnet50_gelu.arch", "--depth", "1"],
 }
 
 
@@ -73,7 +73,7 @@ def test_every_relu_that_became_a_gelu_is_reported(monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(ROOT)
     a = archc.compile_spec("specs/resnet50.arch")
     relus = [n for n, d in a.graph.nodes(data=True) if d.get("op") == "relu"]
-    d = data("specs/resnet50.arch", "tests/golden/diff/resnet50_gelu.arch")
+    d = data("specs/resnet50.arch", "examples/variants/resnet50_gelu.arch")
     assert sorted(e["a"] for e in d["changes"]) == sorted(relus)
     assert {e["what"] for e in d["changes"]} == {"relu → gelu"}
     assert d["layers"]["changed"] == len(relus) == 1 + 3 * 16
@@ -103,7 +103,7 @@ def test_a_new_stage_is_where_it_is_in_the_network(monkeypatch: pytest.MonkeyPat
 
 def test_depth_folds_changes_into_their_module(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    d = data("specs/resnet50.arch", "tests/golden/diff/resnet50_gelu.arch", "--depth", "1")
+    d = data("specs/resnet50.arch", "examples/variants/resnet50_gelu.arch", "--depth", "1")
     assert [(e["b"], e["what"]) for e in d["changes"]] == [
         ("gelu", "relu → gelu"),
         ("layer1", "9 changed: relu → gelu"),
@@ -253,7 +253,7 @@ def test_diff_picture_marks_removed_and_changed(tmp_path: Path, monkeypatch: pyt
     source = out.read_text()
     assert source.count('color="#c0392b" fillcolor="#fadbd8"') == 1  # the removed SE block, red
     assert "bottleneck(width=512, stride=2): se removed" in source
-    cli("diff", "specs/resnet50.arch", "tests/golden/diff/resnet50_gelu.arch", "--render", str(out))
+    cli("diff", "specs/resnet50.arch", "examples/variants/resnet50_gelu.arch", "--render", str(out))
     assert "relu → gelu" in out.read_text() and 'fillcolor="#fdebd0"' in out.read_text()  # orange
 
 

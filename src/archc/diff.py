@@ -152,9 +152,9 @@ def _shape_text(shape: tuple[Shape | None, Shape | None]) -> str:
 
 
 def _label(c: Compiled) -> str:
-    from archc.summary import _plain
+    from archc.dsl.values import show
 
-    return f"{c.name} ({', '.join(f'{k}={_plain(v)}' for k, v in c.network.params.items())})"
+    return f"{c.name} ({', '.join(f'{k}={show(v)}' for k, v in c.network.params.items())})"
 
 
 def stages(al: Alignment) -> list[Pair]:
