@@ -115,7 +115,9 @@ def cli_sets(spec: Path, ids: Iterable[int]) -> dict[int, dict[str, bytes]]:
 
     sets = {}
     for bid in ids:
-        files = archc.build.outputs(compile_spec(spec, sets=parse_sets([f"width={bid}"])), Path("."), print)
+        c = compile_spec(spec, sets=parse_sets([f"width={bid}"]))
+        command = f"archc build {c.program.project_path(c.program.main)} --set width={bid}"
+        files = archc.build.outputs(c, Path("."), print, command=command)
         sets[bid] = {path.name: data for path, data in files.items()}
     assert all(sorted(s) == sorted(NAMES) for s in sets.values()), "Graphviz is needed for the .svg"
     return sets

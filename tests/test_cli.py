@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN, SPECS
+from conftest import GOLDEN, ROOT, SPECS
 from typer.testing import CliRunner
 
 from archc.cli import app
@@ -159,3 +160,26 @@ def test_a_closed_pipe_is_not_an_error() -> None:
     stderr = proc.stderr.read().decode()
     proc.wait()
     assert stderr == ""
+
+
+def test_build_is_the_same_from_any_working_directory(tmp_path: Path) -> None:
+    """Paths in built files are relative to the spec's project root, so a build does not depend
+    on where it runs; --name names file, class and factory, and the header records the command."""
+    spec = ROOT / "specs" / "resnet20.arch"
+    here, there = tmp_path / "a", tmp_path / "b" / "deeper"
+    for cwd in (here, there):
+        cwd.mkdir(parents=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "archc", "build", str(spec if cwd is here else os.path.relpath(spec, cwd)),
+             "--set", "n=18", "--name", "resnet110", "-o", str(cwd / "out")],
+            cwd=cwd, capture_output=True, text=True,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    for name in ("resnet110.py", "resnet110.summary.json", "resnet110.svg"):
+        assert (here / "out" / name).read_bytes() == (there / "out" / name).read_bytes(), name
+    source = (here / "out" / "resnet110.py").read_text()
+    header = "# Network resnet110; edit the spec and rebuild: archc build specs/resnet20.arch"
+    assert f"{header} --set n=18 --name resnet110\n" in source
+    assert "class Resnet110(nn.Module):" in source and "def resnet110(**kwargs: Any) -> Resnet110:" in source
+    code, _, err = run("build", str(spec), "--name", "not a name", "-o", str(tmp_path / "x"))
+    assert code == 2 and "cannot name a module" in err

@@ -262,14 +262,22 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def outputs(compiled: Compiled, out_dir: Path, warn: Callable[[str], None]) -> dict[Path, bytes]:
-    """Everything a build writes, rendered in memory before anything touches the disk."""
+def outputs(
+    compiled: Compiled,
+    out_dir: Path,
+    warn: Callable[[str], None],
+    *,
+    name: str | None = None,
+    command: str | None = None,
+) -> dict[Path, bytes]:
+    """Everything a build writes, rendered in memory before anything touches the disk: files
+    named ``name`` (default: the network's), the module recording ``command`` in its header."""
     from archc.codegen.emit import emit
     from archc.summary import summary_data
 
-    stem = compiled.network.name
+    stem = name or compiled.network.name
     files = {
-        out_dir / f"{stem}.py": emit(compiled).encode(),
+        out_dir / f"{stem}.py": emit(compiled, name=stem, command=command).encode(),
         out_dir / f"{stem}.summary.json": (json.dumps(summary_data(compiled), indent=2) + "\n").encode(),
     }
     try:
@@ -284,7 +292,14 @@ def outputs(compiled: Compiled, out_dir: Path, warn: Callable[[str], None]) -> d
     return files
 
 
-def build(compiled: Compiled, out_dir: Path, warn: Callable[[str], None]) -> list[Path]:
-    files = outputs(compiled, out_dir, warn)
+def build(
+    compiled: Compiled,
+    out_dir: Path,
+    warn: Callable[[str], None],
+    *,
+    name: str | None = None,
+    command: str | None = None,
+) -> list[Path]:
+    files = outputs(compiled, out_dir, warn, name=name, command=command)
     write_atomic(files)
     return list(files)

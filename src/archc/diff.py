@@ -200,7 +200,7 @@ def diff_data(a: Compiled, b: Compiled, depth: int | None = None) -> dict[str, A
 def _side(c: Compiled) -> dict[str, Any]:
     return {
         "network": _label(c),
-        "file": c.network.file,
+        "file": c.program.project_path(c.network.file),
         "input_shape": list(c.input_shape),
         "output_shape": list(c.output_shape),
     }

@@ -26,7 +26,7 @@ def summary_data(c: Compiled, depth: int | None = None) -> dict[str, Any]:
     t = c.totals
     return {
         "network": c.name,
-        "file": c.network.file,
+        "file": c.program.project_path(c.network.file),
         "parameters": {k: _plain(v) for k, v in c.network.params.items()},
         "input_shape": ["B", *t.input_shape],
         "output_shape": ["B", *t.output_shape],

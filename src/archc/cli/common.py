@@ -17,9 +17,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from archc.dsl.diagnostics import ArchcError, UsageError
+from archc.dsl.diagnostics import NOWHERE, ArchcError, UsageError
 
 __all__ = [
+    "NOWHERE",
     "ArchcError",
     "DType",
     "Format",
