@@ -204,16 +204,18 @@ def pair(v: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def window_out(size: int, k: int, s: int, p: int, d: int, ceil: bool, what: str) -> int:
+    """Output size of a sliding window, as PyTorch computes it.  In ceil mode the last window may
+    hang past the padded input (by less than a stride), so a kernel may exceed a small input."""
     span = k if d == 1 else d * (k - 1) + 1
-    if span > size + 2 * p:
-        raise OpError(
-            f"{what}: kernel {k} (dilation {d}) is larger than its input {size} padded by {p}",
-            "use a smaller kernel, more padding, or downsample less before this layer",
-        )
     num = (size if p == 0 else size + 2 * p) - span
     out = (-(-num // s) if ceil else num // s) + 1
     if ceil and (out - 1) * s >= size + p:  # PyTorch: the last window must start inside the input
         out -= 1
+    if out < 1:
+        raise OpError(
+            f"{what}: kernel {k} (dilation {d}) is larger than its input {size} padded by {p}",
+            "use a smaller kernel, more padding, or downsample less before this layer",
+        )
     return out
 
 
