@@ -83,6 +83,62 @@ class Emission:
     helpers: tuple[str, ...] = ()
 
 
+class Saves:
+    """What autograd keeps of one layer for the backward pass, in training mode on CPU.
+
+    ``inputs``: the operands whose storage is kept (by index); ``output``: the layer keeps its own
+    result; ``extra``: tensors the layer creates and keeps (statistics, indices, dropout noise), each
+    ``(shape, dtype, batched)``: a shape without the batch dimension (which multiplies it when
+    ``batched``) and a dtype (``"act"``: the activations' dtype); ``alias``: the output is a view of
+    input 0 (or the same tensor), so it shares that storage.  A storage is counted once however
+    many layers keep it (see :mod:`archc.dsl.memory`).
+
+    (Plain classes rather than dataclasses here and in :class:`Window`: this module is imported by
+    every command, and a dataclass costs code generation at import.)
+    """
+
+    __slots__ = ("alias", "extra", "inputs", "output")
+
+    def __init__(
+        self,
+        inputs: tuple[int, ...] = (),
+        output: bool = False,
+        extra: tuple[tuple[Shape, str, bool], ...] = (),
+        alias: bool = False,
+    ):
+        self.inputs = inputs
+        self.output = output
+        self.extra = extra
+        self.alias = alias
+
+    def __repr__(self) -> str:
+        return f"Saves(inputs={self.inputs}, output={self.output}, extra={self.extra}, alias={self.alias})"
+
+
+NOTHING = Saves()
+VIEW = Saves(alias=True)
+
+
+class Window:
+    """How a layer maps positions along one spatial dimension (receptive fields): an output
+    position sees ``k`` input positions spaced ``d`` apart, windows start every ``s`` positions
+    after ``p`` of padding; ``up`` > 1 for layers that multiply the size (pixel shuffle: each input
+    position becomes ``up`` output positions); ``whole`` for layers whose every output sees the
+    whole input (global pooling, attention, flattening into a vector)."""
+
+    __slots__ = ("d", "k", "p", "s", "up", "whole")
+
+    def __init__(self, k: int = 1, s: int = 1, p: int = 0, d: int = 1, up: int = 1, whole: bool = False):
+        self.k, self.s, self.p, self.d, self.up, self.whole = k, s, p, d, up, whole
+
+    def __repr__(self) -> str:
+        return f"Window(k={self.k}, s={self.s}, p={self.p}, d={self.d}, up={self.up}, whole={self.whole})"
+
+
+POINTWISE = Window()
+GLOBAL = Window(whole=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Dim:
     """A constructor argument that comes from the input's shape (channels, features), not from
@@ -149,6 +205,17 @@ class Op:
     def label(self, a: dict[str, Any], out: Shape) -> str:
         """A short summary for diagrams, e.g. ``conv 3x3, 64, /2``."""
         return self.name
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves | None:
+        """What autograd keeps of this layer for backward (training mode, CPU); None: no rule yet,
+        which the memory report lists (and counts as keeping the inputs)."""
+        return None
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window] | None:
+        """How the layer maps positions along H and W (receptive fields); None: no rule yet, which
+        the report says.  Layers on tokens or vectors return ``(GLOBAL, GLOBAL)`` when each output
+        sees every input position, ``(POINTWISE, POINTWISE)`` when it sees one."""
+        return None
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         """Its PyTorch form; the values may be symbolic (:mod:`archc.dsl.symbolic`)."""

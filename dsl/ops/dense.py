@@ -6,13 +6,18 @@ from math import prod
 from typing import Any
 
 from archc.dsl.ops.base import (
+    GLOBAL,
+    NOTHING,
+    POINTWISE,
     ArgSpec,
     Dim,
     Emission,
     Op,
     OpError,
+    Saves,
     Shape,
     TensorSpec,
+    Window,
     code_of,
     ctor,
     register,
@@ -42,6 +47,12 @@ class Linear(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"linear {a['out']}"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE  # per token; on a vector its input already sees everything
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor("nn.Linear", Dim(ins[0][-1]), a["out"], bias=unless_default(a["bias"], True)))
@@ -83,6 +94,24 @@ class Attention(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"self-attention, {a['heads']} heads"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # nn.MultiheadAttention in training: the input of the packed q/k/v projection, its output
+        # (q, k and v are views of one N x 3D tensor) and the attention output (the out-projection's
+        # input).  Without dropout CPU runs flash attention, which keeps a float32 log-sum-exp per
+        # head and query; with dropout it runs the math path, which keeps scaled copies of q and k,
+        # the softmax, the dropout noise and the dropped-out weights (heads x N x N each).
+        n, d = ins[0]
+        h = a["heads"]
+        kept: list[tuple[Shape, str, bool]] = [((n, 3 * d), "act", True), ((n, d), "act", True)]
+        if a["dropout"]:
+            kept += [((n, d), "act", True)] * 2 + [((h, n, n), "act", True)] * 3
+        else:
+            kept.append(((h, n), "float32", True))
+        return Saves(inputs=(0,), extra=tuple(kept))
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return GLOBAL, GLOBAL
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         module = ctor(
             "nn.MultiheadAttention",
@@ -112,6 +141,12 @@ class ClassToken(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "prepend class token"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING  # torch.cat needs only sizes
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
             parameter=f"nn.Parameter(torch.zeros(1, 1, {code_of(ins[0][1])}))",
@@ -131,6 +166,12 @@ class PosEmbed(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "+ position embedding"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         n, d = ins[0]
