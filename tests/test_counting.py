@@ -102,7 +102,8 @@ def test_every_table_names_registered_ops() -> None:
 def test_an_op_without_a_rule_is_reported_never_zero() -> None:
     c = compiled("specs/resnet18.arch")
     full = CONVENTIONS["ptflops"]
-    partial = Convention(full.name, full.tool, full.unit, {k: v for k, v in full.rules.items() if k != "relu"})
+    rules = {k: v for k, v in full.rules.items() if k != "relu"}
+    partial = Convention(full.name, full.tool, full.unit, rules)
     count = ledger(c.graph, partial)
     assert not count.complete and count.no_rule == ["relu"]
     assert count.ops["relu"].count is None and count.ops["relu"].says == NO_RULE
@@ -121,7 +122,8 @@ def cli(*args: str) -> str:
 
 
 def test_summary_count_json_has_the_ledger_and_per_layer_counts() -> None:
-    data = json.loads(cli("summary", str(ROOT / "specs/resnet18.arch"), "--count", "ptflops", "--format", "json"))
+    spec = str(ROOT / "specs/resnet18.arch")
+    data = json.loads(cli("summary", spec, "--count", "ptflops", "--format", "json"))
     want = record(COUNTING / "resnet18.json")["emitted"]["ptflops"]["total"]
     ledger_ = data["counting"]["ptflops"]
     assert ledger_["total"] == want and ledger_["complete"] and "GMac" in ledger_["unit"]

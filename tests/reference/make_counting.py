@@ -136,12 +136,14 @@ def run_tools(model: torch.nn.Module, shape: tuple[int, int, int]) -> dict[str, 
 
 def runs_at(name: str, size: int) -> bool:
     """Whether torchvision's model (eval mode, no weights) runs on a ``size`` x ``size`` image."""
-    kwargs: dict[str, Any] = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
+    kwargs: dict[str, Any] = {}
+    if name in ("googlenet", "inception_v3"):
+        kwargs = {"aux_logits": False, "init_weights": True}
     model = torchvision.models.get_model(name, weights=None, **kwargs).eval()
     try:
         with torch.no_grad():
             model(torch.randn(1, 3, size, size))
-    except Exception:  # noqa: BLE001 - any failure means "does not run at this size"
+    except Exception:  # any failure means "does not run at this size"
         return False
     return True
 
@@ -205,7 +207,7 @@ def main() -> None:
                 "runs_one_below": runs_at(name, least - 1) if least > 1 else None,
                 "weights": meta,
             }
-            print(name, sizes[name]["min_size"], sizes[name]["runs_at_min_size"], sizes[name]["runs_one_below"])
+            print(name, least, sizes[name]["runs_at_min_size"], sizes[name]["runs_one_below"], flush=True)
         (OUT / "torchvision_min_sizes.json").write_text(
             json.dumps({"versions": versions(), "models": sizes}, indent=1) + "\n"
         )
