@@ -89,7 +89,10 @@ class Saves:
     ``inputs``: the operands whose storage is kept (by index); ``output``: the layer keeps its own
     result; ``extra``: tensors the layer creates and keeps (statistics, indices, dropout noise), each
     ``(shape, dtype, batched)``: a shape without the batch dimension (which multiplies it when
-    ``batched``) and a dtype (``"act"``: the activations' dtype); ``alias``: the output is a view of
+    ``batched``) and a dtype: ``"act"`` (the activations'), ``"float32"``, ``"int64"``, or, for
+    kernels that compute 16-bit inputs in float32, ``"act-unless-16bit"`` (kept only for 32-bit
+    activations) and ``"float32-if-16bit"`` (a float32 copy kept only for 16-bit activations);
+    ``alias``: the output is a view of
     input 0 (or the same tensor), so it shares that storage.  A storage is counted once however
     many layers keep it (see :mod:`archc.dsl.memory`).
 

@@ -95,18 +95,20 @@ class Attention(Op):
         return f"self-attention, {a['heads']} heads"
 
     def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
-        # nn.MultiheadAttention in training: the input of the packed q/k/v projection, its output
-        # (q, k and v are views of one N x 3D tensor) and the attention output (the out-projection's
-        # input).  Without dropout CPU runs flash attention, which keeps a float32 log-sum-exp per
-        # head and query; with dropout it runs the math path, which keeps scaled copies of q and k,
-        # the softmax, the dropout noise and the dropped-out weights (heads x N x N each).
+        # nn.MultiheadAttention in training: the input of the packed q/k/v projection and the
+        # attention output (the out-projection's input).  Without dropout CPU runs flash
+        # attention, which keeps q, k and v (views of one N x 3D tensor) and a float32 log-sum-exp
+        # per head and query.  With dropout it runs the math path, which keeps scaled copies of q
+        # and k, the softmax, the dropout noise and the dropped-out weights (heads x N x N), all in
+        # float32, and v: a view of the packed tensor, or a float32 copy of it for 16-bit inputs.
         n, d = ins[0]
         h = a["heads"]
-        kept: list[tuple[Shape, str, bool]] = [((n, 3 * d), "act", True), ((n, d), "act", True)]
+        kept: list[tuple[Shape, str, bool]] = [((n, d), "act", True)]
         if a["dropout"]:
-            kept += [((n, d), "act", True)] * 2 + [((h, n, n), "act", True)] * 3
+            kept += [((n, 3 * d), "act-unless-16bit", True), ((n, d), "float32-if-16bit", True)]
+            kept += [((n, d), "float32", True)] * 2 + [((h, n, n), "float32", True)] * 3
         else:
-            kept.append(((h, n), "float32", True))
+            kept += [((n, 3 * d), "act", True), ((h, n), "float32", True)]
         return Saves(inputs=(0,), extra=tuple(kept))
 
     def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
