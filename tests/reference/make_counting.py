@@ -34,13 +34,11 @@ import platform
 import re
 import sys
 import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import fvcore
-import ptflops
 import torch
-import torchinfo
 import torchvision
 from fvcore.nn import FlopCountAnalysis
 from ptflops import get_model_complexity_info
@@ -166,9 +164,9 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
-        "fvcore": getattr(fvcore, "__version__", "0.1.5.post20221221"),
-        "ptflops": getattr(ptflops, "__version__", "?"),
-        "torchinfo": torchinfo.__version__,
+        "fvcore": metadata.version("fvcore"),
+        "ptflops": metadata.version("ptflops"),
+        "torchinfo": metadata.version("torchinfo"),
     }
 
 
