@@ -94,13 +94,16 @@ def to_table(c: Compiled, depth: int | None, count: Ledger | None = None) -> Any
 
     t = c.totals
     macs = t.macs if count is None else count.total
-    table = Table(title=f"{c.name}  ({c.network.file})", title_justify="left", show_footer=True)
+    title = f"{c.name}  ({c.network.file})" + (
+        f"  MACs as {count.convention.name} counts them" if count else ""
+    )
+    table = Table(title=title, title_justify="left", show_footer=True)
     table.add_column("layer", footer="total", no_wrap=True)
-    table.add_column("op", no_wrap=True)
+    table.add_column("op")  # wraps on a narrow terminal, so that the numbers never do
     table.add_column("output", footer=fmt(t.output_shape), no_wrap=True)
-    table.add_column("params", justify="right", footer=f"{t.params:,}")
-    table.add_column("share", justify="right", footer="100.0%")
-    table.add_column(_macs_header(count), justify="right", footer=f"{macs:,}")
+    table.add_column("params", justify="right", footer=f"{t.params:,}", no_wrap=True)
+    table.add_column("share", justify="right", footer="100.0%", no_wrap=True)
+    table.add_column("MACs", justify="right", footer=f"{macs:,}", no_wrap=True)
     for r in _rows(c, depth, count):
         name = "  " * r.depth + r.name.rpartition(".")[2] if depth else r.name
         table.add_row(name, *_cells(r, t.params, count is not None))
