@@ -1,10 +1,13 @@
-"""What autograd really keeps for backward, against what `archc summary --memory` predicts.
+"""What autograd really keeps for backward, and what an inference pass really holds at once,
+against what `archc summary --memory` predicts.
 
 For each spec it builds archc's own emitted module (``archc.load(spec).module()``, the reference
 network itself), runs one training-mode forward pass on a random batch under
 ``torch.autograd.graph.saved_tensors_hooks``, and adds up the storages of the tensors autograd
 saves: each storage once (views and in-place results share one), parameters and buffers left
-out (they exist anyway).  It prints measured and predicted bytes and their ratio per network.
+out (they exist anyway).  Then one eval-mode pass without autograd, following every tensor an
+aten operator returns until it is freed, gives the most activation bytes alive at once.  It
+prints measured and predicted bytes and their ratios per network.
 
     python benchmarks/memory_truth.py                  # every spec in specs/, float32 and bfloat16
     python benchmarks/memory_truth.py resnet50 vit_b_16
@@ -64,6 +67,57 @@ def measure(module: torch.nn.Module, x: torch.Tensor) -> tuple[int, int]:
     return sum(kept.values()), len(kept)
 
 
+def inference_activations(module: torch.nn.Module, x: torch.Tensor) -> int:
+    """The most bytes of activation storages alive at once in an eval-mode forward pass without
+    autograd (the input included, which the caller holds): every tensor an aten operator returns
+    is followed until its last Python reference goes, through a TorchDispatchMode."""
+    import weakref
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    skip = {t.untyped_storage().data_ptr() for t in [*module.parameters(), *module.buffers()]}
+    live: dict[int, list[int]] = {}  # storage address -> [bytes, tensors on it]
+    now = peak = 0
+
+    def drop(ptr: int) -> None:
+        nonlocal now
+        entry = live[ptr]
+        entry[1] -= 1
+        if entry[1] == 0:
+            now -= entry[0]
+            del live[ptr]
+
+    def add(t: torch.Tensor) -> None:
+        nonlocal now, peak
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr in skip or storage.nbytes() == 0:
+            return
+        if ptr not in live:
+            live[ptr] = [storage.nbytes(), 0]
+            now += storage.nbytes()
+            peak = max(peak, now)
+        live[ptr][1] += 1
+        weakref.finalize(t, drop, ptr)
+
+    class Follow(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor):
+                    add(t)
+            return out
+
+    module.eval()
+    with torch.no_grad():
+        add(x)
+        with Follow():
+            y = module(x)
+        del y
+    return peak
+
+
 def cuda_peak(module: torch.nn.Module, x: torch.Tensor) -> int:
     """Peak bytes allocated on the GPU during forward, backward and an SGD-momentum step."""
     module = module.cuda()
@@ -96,6 +150,7 @@ def one(spec: str, sets: list[str], batch: int, dtype: str, cuda: bool) -> dict[
     measured, storages = measure(module, x)
     seconds = time.perf_counter() - start
     out: dict[str, Any] = {"saved_bytes": measured, "saved_storages": storages, "seconds": seconds}
+    out["inference_bytes"] = inference_activations(module, x)
     if cuda and torch.cuda.is_available():
         out["cuda_max_memory_allocated"] = cuda_peak(module, x)
     return out
@@ -114,7 +169,11 @@ def main() -> None:
         return
     records: list[dict[str, Any]] = []
     worst = 0.0
-    print(f"{'network':22s} {'batch':>5s} {'dtype':9s} {'measured':>14s} {'predicted':>14s} {'ratio':>7s}")
+    print(f"{'':38s} {'kept for backward (training)':^38s} {'alive at once (inference)':^35s}")
+    print(
+        f"{'network':22s} {'batch':>5s} {'dtype':9s} {'measured':>14s} {'predicted':>14s} {'ratio':>7s}"
+        f" {'measured':>13s} {'predicted':>13s} {'ratio':>7s}"
+    )
     for name, spec, sets in cases(args.names):
         c = archc.compile_spec(ROOT / spec, sets=parse_sets(sets))
         for batch, dtype in CASES:
@@ -125,15 +184,18 @@ def main() -> None:
             measured = got["saved_bytes"]
             m = memory(c.graph, batch, dtype, optimizer="momentum")
             ratio = m.saved / measured
-            worst = max(worst, abs(ratio - 1))
+            inference = m.inference / got["inference_bytes"]
+            worst = max(worst, abs(ratio - 1), abs(inference - 1))
             line = f"{name:22s} {batch:5d} {dtype:9s} {measured:14,d} {m.saved:14,d} {ratio:7.4f}"
+            line += f" {got['inference_bytes']:13,d} {m.inference:13,d} {inference:7.4f}"
             if "cuda_max_memory_allocated" in got:
                 peak = got["cuda_max_memory_allocated"]
                 predicted = m.training_peak
                 line += f"   GPU peak {peak:,d} vs predicted {predicted:,d} ({predicted / peak:.3f})"
             print(line + f"   ({got['seconds']:.1f} s)", flush=True)
             records.append({"name": name, "spec": spec, "sets": sets, "batch": batch, "dtype": dtype,
-                            "saved_bytes": measured, "saved_storages": got["saved_storages"]}
+                            "saved_bytes": measured, "saved_storages": got["saved_storages"],
+                            "inference_bytes": got["inference_bytes"]}
                            | ({"cuda_max_memory_allocated": got["cuda_max_memory_allocated"]}
                               if "cuda_max_memory_allocated" in got else {}))  # fmt: skip
     print(f"largest deviation: {100 * worst:.2f}% (target: within 3%)")
@@ -141,8 +203,9 @@ def main() -> None:
         OUT.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "made_by": "benchmarks/memory_truth.py --write",
-            "what": "bytes of the distinct storages autograd saves in one training-mode forward pass of "
-            "archc.load(spec).module() on CPU, parameters and buffers excluded",
+            "what": "saved_bytes: bytes of the distinct storages autograd saves in one training-mode forward "
+            "pass of archc.load(spec).module() on CPU, parameters and buffers excluded; inference_bytes: the "
+            "most activation bytes alive at once in an eval-mode forward without autograd, input included",
             "python": platform.python_version(),
             "torch": torch.__version__,
             "machine": platform.machine(),

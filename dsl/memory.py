@@ -11,10 +11,18 @@ and dropout noise).  What is kept is counted per *storage*, the way memory is sp
 - parameters and buffers are not activations: they are counted apart (autograd also keeps the
   weights, but they exist anyway).
 
-The model is the one PyTorch's CPU kernels follow in training mode (the emitted modules, as
-``archc.load(spec).module()`` builds them); ``benchmarks/memory_truth.py`` measures the same
-thing with ``torch.autograd.graph.saved_tensors_hooks`` and the tests hold the prediction to
-within 3% of those measurements for every reference network, in float32 and bfloat16.
+For inference (eval mode, no autograd) a storage lives from the layer that creates it until
+nothing refers to it any more, as in the emitted code: after its last reader, or at the end of
+the module (block or sequence) whose input it is, or at the end of the forward that binds a
+merge's side operand (a skip, a gate) to a variable; the caller holds the network's input and
+output; dropout returns its input; a layer's scratch tensors (:meth:`Op.scratch`) exist while it
+runs.
+
+The model is the one PyTorch's CPU kernels follow (the emitted modules, as
+``archc.load(spec).module()`` builds them); ``benchmarks/memory_truth.py`` measures both with
+``torch.autograd.graph.saved_tensors_hooks`` and a dispatch mode that follows every tensor until it
+is freed, and the tests hold the predictions to within 3% of those measurements for every
+reference network, in float32 and bfloat16 (today they agree to the byte).
 """
 
 from __future__ import annotations
@@ -140,6 +148,11 @@ def memory(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: str
         else:
             storage[name] = name
             nbytes[name] = prod(d["shape"]) * batch * size
+    # in eval mode some layers return their input (dropout)
+    evaluated = dict(storage)
+    for name, d in nodes:
+        if name != "input" and REGISTRY[d["op"]].identity_in_eval:
+            evaluated[name] = evaluated[d["inputs"][0]]
 
     # what training keeps: each storage once, charged to the first layer that keeps it
     kept: dict[str, str] = {}  # storage -> the layer that first keeps it
@@ -176,33 +189,71 @@ def memory(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: str
         buffers,
         saved,
         output,
-        _inference_activations(g, nodes, storage, nbytes),
+        _inference_activations(g, nodes, evaluated, nbytes, batch, dtype),
         per_layer,
         sorted(missing),
     )
 
 
 def _inference_activations(
-    g: nx.DiGraph, nodes: list[tuple[str, dict[str, Any]]], storage: dict[str, str], nbytes: dict[str, int]
+    g: nx.DiGraph,
+    nodes: list[tuple[str, dict[str, Any]]],
+    storage: dict[str, str],
+    nbytes: dict[str, int],
+    batch: int,
+    dtype: str,
 ) -> int:
     """The most activation bytes alive at once in a forward pass without autograd: a storage lives
-    from the layer that creates it to the last layer that reads it (the output to the end).  Kernel
-    workspaces (attention's q, k and v, for one) are not included."""
+    from the layer that creates it to the last layer that reads it, or to the end of the module
+    (block or sequence) whose input it is, since the calling forward holds it; a layer adds its
+    scratch tensors (:meth:`Op.scratch`) while it runs.  Temporaries a kernel keeps to itself
+    (attention's q, k and v, for one) are not included."""
     last: dict[str, int] = {}  # storage -> order of its last reader
     for name, d in nodes:
         s = storage[name]
         last[s] = max([last.get(s, d["order"]), *(g.nodes[n]["order"] for n in g.successors(name))])
-    last[storage[g.graph["output"]]] = len(nodes)
-    ends: dict[int, list[str]] = {}
+    # a module (a block, or a sequence) holds its input until it returns: the caller's variable
+    # stays bound during the call; the caller of the network holds its input and its output
+    scopes = g.graph["scopes"]
+    ends: dict[str, int] = {"": len(nodes)}  # module path -> order of its last layer
+    for name, d in nodes:
+        for b in _enclosing_blocks(name, scopes):
+            ends[b] = max(ends.get(b, 0), d["order"])
+    for name, d in nodes:
+        for b in _enclosing_blocks(name, scopes):
+            for i in d.get("inputs", ()):
+                if not i.startswith(b + "."):
+                    last[storage[i]] = max(last[storage[i]], ends[b])
+    # the side operand of a merge (a skip, a gate) is a variable of the forward that writes the
+    # merge, bound until that forward returns
+    for u, v, skip in g.edges(data="skip"):
+        if skip:
+            scope = g.nodes[v]["scope"]
+            while scope and scope not in ends:
+                scope = scope.rpartition(".")[0]
+            last[storage[u]] = max(last[storage[u]], ends.get(scope, len(nodes)))
+    last[storage["input"]] = last[storage[g.graph["output"]]] = len(nodes)
+    freed: dict[int, list[str]] = {}  # order of a layer -> the storages freed after it
     for s, j in last.items():
-        ends.setdefault(j, []).append(s)
+        freed.setdefault(j, []).append(s)
     live = peak = 0
     born: set[str] = set()
     for name, d in nodes:
         if storage[name] not in born:
             born.add(storage[name])
             live += nbytes[storage[name]]
-        peak = max(peak, live)
-        for s in ends.get(d["order"], []):
+        scratch = 0
+        if name != "input":
+            for shape, kind, batched in REGISTRY[d["op"]].scratch(d["args"], d["in_shapes"], d["shape"]):
+                scratch += prod(shape) * (batch if batched else 1) * _bytes(kind, dtype)
+        peak = max(peak, live + scratch)
+        for s in freed.get(d["order"], []):
             live -= nbytes[s]
     return peak
+
+
+def _enclosing_blocks(name: str, scopes: dict[str, Any]) -> list[str]:
+    """The modules (blocks and sequences) a layer is inside: ``layer1`` and ``layer1.0`` for
+    ``layer1.0.conv1``."""
+    parts = name.split(".")
+    return [p for p in (".".join(parts[:k]) for k in range(1, len(parts))) if p in scopes]

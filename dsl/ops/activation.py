@@ -77,6 +77,7 @@ class Dropout(_Elementwise):
     name = "dropout"
     summary = "dropout with probability p (identity in eval mode)"
     args = (ArgSpec("p", "prob", 0.5),)
+    identity_in_eval = True
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"dropout {a['p']:g}"

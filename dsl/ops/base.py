@@ -194,6 +194,7 @@ class Op:
     ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
     counted: ClassVar[bool] = False  # does fvcore count MACs for it?
     layer_is_parameter: ClassVar[bool] = False  # its tensor is keyed by the layer's own name
+    identity_in_eval: ClassVar[bool] = False  # returns its input in eval mode (dropout)
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         return ins[0]
@@ -213,6 +214,11 @@ class Op:
         """What autograd keeps of this layer for backward (training mode, CPU); None: no rule yet,
         which the memory report lists (and counts as keeping the inputs)."""
         return None
+
+    def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
+        """Tensors a layer allocates and frees within itself in an inference forward, beyond its
+        output, as ``(shape, dtype, batched)`` like :attr:`Saves.extra` (max pooling's indices)."""
+        return ()
 
     def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window] | None:
         """How the layer maps positions along H and W (receptive fields); None: no rule yet, which

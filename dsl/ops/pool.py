@@ -85,6 +85,9 @@ class MaxPool(_Pool):
     def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
         return Saves(inputs=(0,), extra=((out, "int64", True),))  # the input and the argmax indices
 
+    def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
+        return ((out, "int64", True),)  # on CPU the indices are computed without autograd too
+
 
 @register("avgpool2d")
 class AvgPool(_Pool):
