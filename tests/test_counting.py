@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import archc
 from archc.cli import app
 from archc.dsl.counting import CONVENTIONS, NO_RULE, Convention, ledger
-from archc.dsl.ops import REGISTRY
+from archc.dsl.ops import REGISTRY, Op
 
 COUNTING = REFERENCE / "counting"
 FILES = sorted(p for p in COUNTING.glob("*.json") if p.stem != "torchvision_min_sizes")
@@ -146,3 +146,12 @@ def test_summary_count_all_lists_every_convention() -> None:
     for name, key in TOOLS.items():
         line = next(x for x in out.splitlines() if x.startswith(name + " "))
         assert f"{r[key]['total']:,}" in line
+
+
+def test_ops_lists_the_rules_an_op_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "no rule yet" not in cli("ops")  # every op has every rule today
+    monkeypatch.delitem(CONVENTIONS["fvcore"].rules, "relu")  # type: ignore[attr-defined]
+    monkeypatch.setattr(type(REGISTRY["relu"]), "window", Op.window)
+    lines = cli("ops").splitlines()
+    at = lines.index("relu()")
+    assert lines[at + 2].strip() == "[no rule yet for: fvcore, receptive field]"

@@ -232,11 +232,20 @@ def summary(
 
 @app.command()
 def ops() -> None:
-    """List the primitive ops, their arguments and whether they count MACs."""
-    from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED
+    """List the primitive ops, their arguments, whether they count MACs, and the analyses that
+    have no rule for them yet."""
+    from archc.dsl.counting import CONVENTIONS
+    from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, Op
 
     for name, op in REGISTRY.items():
         args = ", ".join(a.name + ("" if a.default is REQUIRED else f"={a.default}") for a in op.args)
         aliases = sorted(k for k, v in ALIASES.items() if v == name)
         extra = f"  (also: {', '.join(aliases)})" if aliases else ""
         print(f"{name}({args}){extra}\n    {op.summary}{'' if op.counted else '  [no MACs counted]'}")
+        missing = [c for c, conv in CONVENTIONS.items() if name not in conv.rules]
+        if type(op).saves is Op.saves:
+            missing.append("memory")
+        if type(op).window is Op.window:
+            missing.append("receptive field")
+        if missing:
+            print(f"    [no rule yet for: {', '.join(missing)}]")
