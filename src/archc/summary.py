@@ -319,7 +319,8 @@ def resolution_lines(c: Compiled) -> list[str]:
         also = sorted(set(r.compiles) - set(r.valid))
         resized = f"; resized, {_ranges_text(also)} also compile" if also else ""
         lines.append(
-            f"  the weights fix the size: at other sizes {', '.join(r.pinned_by)} change shape{resized}"
+            f"  the weights fix the size: at other sizes {', '.join(r.pinned_by)} "
+            f"{'changes' if len(r.pinned_by) == 1 else 'change'} shape{resized}"
         )
     beyond = f", and the pattern repeats every {r.period} beyond" if r.periodic else ""
     lines.append(f"  total stride {r.period}; sizes 1-{r.scanned} checked{beyond}")
