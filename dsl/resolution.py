@@ -8,17 +8,21 @@ are memoised per layer and input shape, and repeated blocks share them).  A size
 every layer accepts it and every parameter keeps its shape (the spec's weights still load: ViT's
 position embedding, or a linear layer after a flatten without adaptive pooling, pin the size).
 
-The set of valid sizes is found by scanning square inputs from 1 to well past the spec's own size
-and a few periods of the network's total stride ``P`` (the least common multiple of every layer's
-cumulative stride): each layer's size is a floor of an affine function of the input, so validity
-is periodic in ``P`` once every window fits, and the scan shows the pattern (see
-``docs/counting.md``).  On multiples of ``P`` every size is affine in H and W, so shapes, MACs and
-parameters are polynomials in H and W there; :func:`formulas` finds them exactly, by
-interpolating exact counts with rational arithmetic and checking the result at further sizes.
+The set of valid sizes is found by scanning square inputs from 1 up.  Each layer's size is a
+floor of an affine function of the input size that grows by a fixed step every ``P`` pixels,
+``P`` being the network's total stride (the least common multiple of every layer's cumulative
+stride), and every window fits once one size is valid; so validity repeats with period ``P``
+after the first valid size, and the scan stops as soon as two whole periods agree (a size pinned
+by the weights, or branches whose sizes grow at different rates, break the pattern; the scan then
+runs to two periods past the spec's size and reports what it saw).  On multiples of ``P`` every
+size is affine in H and W, so shapes, MACs and parameters are polynomials in H and W there;
+:func:`formulas` finds them exactly, by interpolating exact counts with rational arithmetic and
+checking the result at further sizes.
 
-The elaborator evaluates spec expressions such as ``in.h`` once, at the spec's size; a spec that
-derives a layer's arguments from its spatial size is judged with those arguments fixed.  The
-command line therefore confirms what it reports by compiling the spec at the reported sizes.
+The elaborator evaluates spec expressions such as ``in.h`` once, at the spec's size: a spec that
+derives a layer's arguments from its spatial size is judged here with those arguments fixed
+(compile at a size, ``--input``, for the exact answer).  The tests confirm the reference
+networks' smallest sizes by compiling them at that size and one below.
 """
 
 from __future__ import annotations
