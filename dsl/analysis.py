@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import prod
 from typing import Any
 
 import networkx as nx
@@ -44,6 +43,7 @@ class Row:
     macs_other: int
     depth: int
     layers: int = 1
+    count: int | None = None  # under a named counting convention; None: no rule for some layer
 
     def as_dict(self, total_params: int) -> dict[str, Any]:
         return {
@@ -79,17 +79,20 @@ def totals(g: nx.DiGraph) -> Totals:
     )
 
 
-def rows(g: nx.DiGraph, depth: int | None = None) -> list[Row]:
-    """Per-layer rows; with ``depth``, layers below that depth are folded into their module."""
+def rows(g: nx.DiGraph, depth: int | None = None, counts: dict[str, int | None] | None = None) -> list[Row]:
+    """Per-layer rows; with ``depth``, layers below that depth are folded into their module.
+    ``counts`` (per layer, under a counting convention) fills and folds :attr:`Row.count`."""
     scopes = g.graph["scopes"]
     out: list[Row] = []
     index: dict[str, Row] = {}
     for d in layers(g):
         parts = d["name"].split(".")
+        n = counts.get(d["name"]) if counts is not None else None
         if depth is None or len(parts) <= depth:
             row = Row(
                 d["name"], _op_text(d), d["shape"], d["params"], d["macs"], d["macs_other"], len(parts) - 1
             )
+            row.count = n
             out.append(row)
             index[row.name] = row
             continue
@@ -98,13 +101,14 @@ def rows(g: nx.DiGraph, depth: int | None = None) -> list[Row]:
         if found is None:
             scope = scopes.get(key)
             kind = describe(scope, scopes) if scope is not None else "sequence"
-            found = Row(key, kind, None, 0, 0, 0, depth - 1, 0)
+            found = Row(key, kind, None, 0, 0, 0, depth - 1, 0, 0 if counts is not None else None)
             out.append(found)
             index[key] = found
         row = found
         row.params += d["params"]
         row.macs += d["macs"]
         row.macs_other += d["macs_other"]
+        row.count = None if row.count is None or n is None else row.count + n
         row.shape = d["shape"]
         row.layers += 1
     for row in out:
@@ -225,42 +229,3 @@ def gates(g: nx.DiGraph) -> list[GateStage]:
             entry.estimate += 2 * channels * channels / r
             entry.biases += int(channels // r + channels)
     return list(out.values())
-
-
-# ------------------------------------------------------------------ memory
-
-
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
-#: Ops whose output is a view of their input (no new memory kept for backward).
-VIEW_OPS = frozenset({"flatten", "tokens", "token", "identity", "dropout"})
-
-
-@dataclass
-class Memory:
-    batch: int
-    dtype: str
-    params: int  # bytes of the parameters
-    buffers: int
-    activations: int  # bytes of the layer outputs kept for backward, for the whole batch
-    per_layer: dict[str, int]  # activation bytes per layer
-
-    @property
-    def training(self) -> int:
-        """Parameters, their gradients, SGD momentum, buffers and activations."""
-        return 3 * self.params + self.buffers + self.activations
-
-
-def memory(g: nx.DiGraph, batch: int = 1, dtype: str = "float32") -> Memory:
-    """An estimate of training memory: every layer's output is kept for backward except views
-    (``flatten``, ``tokens``, ...) and in-place activations whose input has no other reader."""
-    size = DTYPE_BYTES[dtype]
-    per_layer: dict[str, int] = {}
-    for d in layers(g):
-        if d["op"] in VIEW_OPS:
-            continue
-        inplace = d["op"] == "relu" and len(d["inputs"]) == 1 and g.out_degree(d["inputs"][0]) == 1
-        if inplace and d["inputs"][0] != "input":
-            continue
-        per_layer[d["name"]] = prod(d["shape"]) * batch * size
-    t = totals(g)
-    return Memory(batch, dtype, t.params * size, t.buffers * 4, sum(per_layer.values()), per_layer)

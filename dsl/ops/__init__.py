@@ -67,11 +67,28 @@ def listing() -> str:
             aliases = sorted(k for k, v in ALIASES.items() if v == name)
             lines.append(f"  {name}({args})" + (f"  (also: {', '.join(aliases)})" if aliases else ""))
             lines.append(f"      {op.summary}" + ("" if op.counted else "  [no MACs counted]"))
+            missing = missing_rules(name)
+            if missing:
+                lines.append(f"      [no rule yet for: {', '.join(missing)}]")
             arg_aliases = "; ".join(f"{a.name} = {', '.join(a.aliases)}" for a in op.args if a.aliases)
             if arg_aliases:
                 lines.append(f"      argument aliases: {arg_aliases}")
         lines.append("")
     return "\n".join(lines)
+
+
+def missing_rules(name: str) -> list[str]:
+    """The analyses that have no rule for op ``name`` yet (counting conventions, memory,
+    receptive field): they report it as such instead of counting it as zero."""
+    from archc.dsl.counting import CONVENTIONS
+
+    op = REGISTRY[name]
+    missing = [c for c, conv in CONVENTIONS.items() if name not in conv.rules]
+    if type(op).saves is Op.saves:
+        missing.append("memory")
+    if type(op).window is Op.window:
+        missing.append("receptive field")
+    return missing
 
 
 def _show(v: object) -> str:

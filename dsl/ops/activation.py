@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from archc.dsl.ops.base import (
+    NOTHING,
+    POINTWISE,
+    VIEW,
     ArgSpec,
     Emission,
     Op,
     OpError,
     QuotedStr,
+    Saves,
     Shape,
+    Window,
     ctor,
     describe,
     register,
@@ -24,6 +29,9 @@ class _Elementwise(Op):
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor(self.torch_module, inplace=True if a.get("inplace") else None))
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
 
 class _Activation(_Elementwise):
@@ -39,12 +47,18 @@ class ReLU(_Activation):
     summary = "max(x, 0)"
     torch_module = "nn.ReLU"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(output=True)  # threshold_backward reads the result (in place or not)
+
 
 @register()
 class GELU(_Elementwise):
     name = "gelu"
     summary = "Gaussian error linear unit (exact erf form)"
     torch_module = "nn.GELU"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))
 
 
 @register()
@@ -53,6 +67,9 @@ class Sigmoid(_Elementwise):
     summary = "logistic sigmoid"
     torch_module = "nn.Sigmoid"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(output=True)
+
 
 @register()
 class Identity(_Elementwise):
@@ -60,15 +77,25 @@ class Identity(_Elementwise):
     summary = "passes its input through"
     torch_module = "nn.Identity"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return VIEW
+
 
 @register()
 class Dropout(_Elementwise):
     name = "dropout"
     summary = "dropout with probability p (identity in eval mode)"
     args = (ArgSpec("p", "prob", 0.5),)
+    identity_in_eval = True
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"dropout {a['p']:g}"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        if not a["p"]:
+            return VIEW  # p = 0 returns its input
+        # on CPU, input * noise with the scaled noise kept (on CUDA a one-byte mask instead)
+        return Saves(extra=((ins[0], "act", True),)) if a["p"] < 1 else NOTHING
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor("nn.Dropout", a["p"]))

@@ -151,6 +151,65 @@ class Emission:
     helpers: tuple[str, ...] = ()
 
 
+class Saves:
+    """What autograd keeps of one layer for the backward pass, in training mode on CPU.
+
+    ``inputs``: the operands whose storage is kept (by index); ``output``: the layer keeps its own
+    result; ``extra``: tensors the layer creates and keeps (statistics, indices, dropout noise), each
+    ``(shape, dtype, batched)``: a shape without the batch dimension (which multiplies it when
+    ``batched``) and a dtype: ``"act"`` (the activations'), ``"float32"``, ``"int64"``, or, for
+    kernels that compute 16-bit inputs in float32, ``"act-unless-16bit"`` (kept only for 32-bit
+    activations) and ``"float32-if-16bit"`` (a float32 copy kept only for 16-bit activations);
+    ``alias``: the output is a view of
+    input 0 (or the same tensor), so it shares that storage.  A storage is counted once however
+    many layers keep it (see :mod:`archc.dsl.memory`).
+
+    (Plain classes rather than dataclasses here and in :class:`Window`: this module is imported by
+    every command, and a dataclass costs code generation at import.)
+    """
+
+    __slots__ = ("alias", "extra", "inputs", "output")
+
+    def __init__(
+        self,
+        inputs: tuple[int, ...] = (),
+        output: bool = False,
+        extra: tuple[tuple[Shape, str, bool], ...] = (),
+        alias: bool = False,
+    ):
+        self.inputs = inputs
+        self.output = output
+        self.extra = extra
+        self.alias = alias
+
+    def __repr__(self) -> str:
+        return f"Saves(inputs={self.inputs}, output={self.output}, extra={self.extra}, alias={self.alias})"
+
+
+NOTHING = Saves()
+VIEW = Saves(alias=True)
+
+
+class Window:
+    """How a layer maps positions along one spatial dimension (receptive fields): an output
+    position sees ``k`` input positions spaced ``d`` apart, windows start every ``s`` positions
+    after ``p`` of padding; ``up`` > 1 for layers that multiply the size (pixel shuffle: each input
+    position becomes ``up`` output positions); ``whole`` for layers whose every output sees the
+    whole input (global pooling, attention, flattening into a vector)."""
+
+    __slots__ = ("d", "k", "p", "s", "up", "whole")
+
+    def __init__(self, k: int = 1, s: int = 1, p: int = 0, d: int = 1, up: int = 1, whole: bool = False):
+        self.k, self.s, self.p, self.d, self.up, self.whole = k, s, p, d, up, whole
+
+    def __repr__(self) -> str:
+        return f"Window(k={self.k}, s={self.s}, p={self.p}, d={self.d}, up={self.up}, whole={self.whole})"
+
+
+POINTWISE = Window()
+GLOBAL = Window(whole=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Dim:
     """A constructor argument that comes from the input's shape (channels, features), not from
@@ -210,6 +269,7 @@ class Op:
     layout: ClassVar[str | None] = None
     # How it reads a rank, where that differs from "a vector (D)", "tokens (NxD)", "an image (CxHxW)"
     rank_names: ClassVar[dict[int, str]] = {}
+    identity_in_eval: ClassVar[bool] = False  # returns its input in eval mode (dropout)
 
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         return ins[0]
@@ -224,6 +284,22 @@ class Op:
     def label(self, a: dict[str, Any], out: Shape) -> str:
         """A short summary for diagrams, e.g. ``conv 3x3, 64, /2``."""
         return self.name
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves | None:
+        """What autograd keeps of this layer for backward (training mode, CPU); None: no rule yet,
+        which the memory report lists (and counts as keeping the inputs)."""
+        return None
+
+    def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
+        """Tensors a layer allocates and frees within itself in an inference forward, beyond its
+        output, as ``(shape, dtype, batched)`` like :attr:`Saves.extra` (max pooling's indices)."""
+        return ()
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window] | None:
+        """How the layer maps positions along H and W (receptive fields); None: no rule yet, which
+        the report says.  Layers on tokens or vectors return ``(GLOBAL, GLOBAL)`` when each output
+        sees every input position, ``(POINTWISE, POINTWISE)`` when it sees one."""
+        return None
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         """Its PyTorch form; the values may be symbolic (:mod:`archc.dsl.symbolic`)."""
@@ -392,16 +468,18 @@ def pair(v: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def window_out(size: int, k: int, s: int, p: int, d: int, ceil: bool, what: str) -> int:
+    """Output size of a sliding window, as PyTorch computes it.  In ceil mode the last window may
+    hang past the padded input (by less than a stride), so a kernel may exceed a small input."""
     span = k if d == 1 else d * (k - 1) + 1
-    if span > size + 2 * p:
-        raise OpError(
-            f"{what}: kernel {k} (dilation {d}) is larger than its input {size} padded by {p}",
-            "use a smaller kernel, more padding, or downsample less before this layer",
-        )
     num = (size if p == 0 else size + 2 * p) - span
     out = (-(-num // s) if ceil else num // s) + 1
     if ceil and (out - 1) * s >= size + p:  # PyTorch: the last window must start inside the input
         out -= 1
+    if out < 1:
+        raise OpError(
+            f"{what}: kernel {k} (dilation {d}) is larger than its input {size} padded by {p}",
+            "use a smaller kernel, more padding, or downsample less before this layer",
+        )
     return out
 
 

@@ -6,13 +6,16 @@ from math import prod
 from typing import Any
 
 from archc.dsl.ops.base import (
+    POINTWISE,
     ArgSpec,
     Dim,
     Emission,
     Op,
     OpError,
+    Saves,
     Shape,
     TensorSpec,
+    Window,
     ctor,
     describe,
     pair,
@@ -73,6 +76,13 @@ class Conv(Op):
             text += f", g{a['groups']}"
         return text
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))  # the weight gradient needs the input
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        k, s, p, d = (pair(a[n]) for n in ("k", "s", "p", "d"))
+        return Window(k[0], s[0], p[0], d[0]), Window(k[1], s[1], p[1], d[1])
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
             ctor(
@@ -119,6 +129,13 @@ class PatchEmbed(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"patches {a['patch']}x{a['patch']}, {a['dim']}"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))  # its convolution keeps the image; the tokens are a view
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        w = Window(a["patch"], a["patch"])
+        return w, w
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         module = ctor(
             "PatchEmbed", Dim(ins[0][0]), a["dim"], a["patch"], bias=unless_default(a["bias"], True)
@@ -153,6 +170,12 @@ class MeanShift(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "subtract RGB mean" if a["sign"] < 0 else "add RGB mean"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))  # a 1x1 convolution
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(

@@ -6,13 +6,18 @@ from math import prod
 from typing import Any
 
 from archc.dsl.ops.base import (
+    GLOBAL,
+    NOTHING,
+    POINTWISE,
     ArgSpec,
     Dim,
     Emission,
     Op,
     OpError,
+    Saves,
     Shape,
     TensorSpec,
+    Window,
     code_of,
     ctor,
     layout_of,
@@ -48,6 +53,12 @@ class Linear(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"linear {a['out']}"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE  # per token; on a vector its input already sees everything
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor("nn.Linear", Dim(ins[0][-1]), a["out"], bias=unless_default(a["bias"], True)))
@@ -88,6 +99,26 @@ class Attention(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"self-attention, {a['heads']} heads"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # nn.MultiheadAttention in training: the input of the packed q/k/v projection and the
+        # attention output (the out-projection's input).  Without dropout CPU runs flash
+        # attention, which keeps q, k and v (views of one N x 3D tensor) and a float32 log-sum-exp
+        # per head and query.  With dropout it runs the math path, which keeps scaled copies of q
+        # and k, the softmax, the dropout noise and the dropped-out weights (heads x N x N), all in
+        # float32, and v: a view of the packed tensor, or a float32 copy of it for 16-bit inputs.
+        n, d = ins[0]
+        h = a["heads"]
+        kept: list[tuple[Shape, str, bool]] = [((n, d), "act", True)]
+        if a["dropout"]:
+            kept += [((n, 3 * d), "act-unless-16bit", True), ((n, d), "float32-if-16bit", True)]
+            kept += [((n, d), "float32", True)] * 2 + [((h, n, n), "float32", True)] * 3
+        else:
+            kept += [((n, 3 * d), "act", True), ((h, n), "float32", True)]
+        return Saves(inputs=(0,), extra=tuple(kept))
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return GLOBAL, GLOBAL
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         module = ctor(
@@ -130,6 +161,12 @@ class ClassToken(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "prepend class token"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING  # torch.cat needs only sizes
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
             parameter=f"nn.Parameter(torch.zeros(1, 1, {code_of(ins[0][1])}))",
@@ -149,6 +186,12 @@ class PosEmbed(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "+ position embedding"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         n, d = ins[0]

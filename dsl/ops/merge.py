@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from archc.dsl.ops.base import (
+    NOTHING,
+    POINTWISE,
     Op,
     OpError,
+    Saves,
     Shape,
+    Window,
     fmt,
     register,
 )
@@ -15,6 +19,9 @@ from archc.dsl.ops.base import (
 
 class _Merge(Op):
     arity = 0
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
 
 @register()
@@ -33,6 +40,9 @@ class Add(_Merge):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "+"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING
 
 
 @register()
@@ -54,6 +64,9 @@ class Mul(_Merge):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "×"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=tuple(range(len(ins))))  # each operand's gradient needs the others
 
 
 @register("concat")
@@ -79,3 +92,6 @@ class Cat(_Merge):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "concat"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING

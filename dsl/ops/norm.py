@@ -6,13 +6,16 @@ from math import prod
 from typing import Any, ClassVar
 
 from archc.dsl.ops.base import (
+    POINTWISE,
     ArgSpec,
     Dim,
     Emission,
     Op,
     OpError,
+    Saves,
     Shape,
     TensorSpec,
+    Window,
     ctor,
     register,
     unless_default,
@@ -43,6 +46,14 @@ class BatchNorm(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "batchnorm"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # the input, and the batch mean and inverse deviation per channel (in the input's dtype on CPU)
+        c = (ins[0][0],)
+        return Saves(inputs=(0,), extra=((c, "act", False), (c, "act", False)))
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
             ctor(
@@ -68,6 +79,14 @@ class LayerNorm(Op):
 
     def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
         return 0, prod(ins[0]) * (5 if a["affine"] else 4)
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # the input, and the mean and inverse deviation of every normalised row
+        rows = (prod(ins[0][:-1]),)
+        return Saves(inputs=(0,), extra=((rows, "act", True), (rows, "act", True)))
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         affine = unless_default(a["affine"], True)

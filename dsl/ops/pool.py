@@ -6,11 +6,15 @@ from math import prod
 from typing import Any, ClassVar
 
 from archc.dsl.ops.base import (
+    GLOBAL,
+    NOTHING,
     ArgSpec,
     Emission,
     Op,
     OpError,
+    Saves,
     Shape,
+    Window,
     ctor,
     fmt,
     pair,
@@ -43,6 +47,11 @@ class _Pool(Op):
         s = a["s"] if a["s"] is not None else a["k"]
         return f"{self.name} {k[0]}x{k[1]}" + (f", /{s}" if s != 1 else "")
 
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        k, s, p = pair(a["k"]), pair(a["s"] if a["s"] is not None else a["k"]), pair(a["p"])
+        d = a.get("d", 1)
+        return Window(k[0], s[0], p[0], d), Window(k[1], s[1], p[1], d)
+
     torch_name: ClassVar[str] = ""
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
@@ -73,6 +82,12 @@ class MaxPool(_Pool):
     summary = "max pooling (nn.MaxPool2d)"
     args = (*_POOL_ARGS, ArgSpec("d", "pos", 1, aliases=("dilation",)), ArgSpec("ceil", "bool", False))
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,), extra=((out, "int64", True),))  # the input and the argmax indices
+
+    def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
+        return ((out, "int64", True),)  # on CPU the indices are computed without autograd too
+
 
 @register("avgpool2d")
 class AvgPool(_Pool):
@@ -80,6 +95,9 @@ class AvgPool(_Pool):
     torch_name = "nn.AvgPool2d"
     summary = "average pooling (nn.AvgPool2d)"
     args = (*_POOL_ARGS, ArgSpec("ceil", "bool", False))
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))  # avg_pool2d_backward takes the input
 
 
 @register("adaptive_avgpool2d")
@@ -99,6 +117,22 @@ class AdaptiveAvgPool(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"avgpool to {fmt(out[1:])}"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # a 1x1 output is computed as a mean, whose backward needs only the shape
+        return NOTHING if tuple(out[1:]) == (1, 1) else Saves(inputs=(0,))
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        if tuple(out[1:]) == (1, 1):
+            return GLOBAL, GLOBAL
+        # bin j covers [floor(j*i/o), ceil((j+1)*i/o)): a regular window when o divides i, else the
+        # widest bin, with the bins' mean step
+        return self._bins(ins[0][1], out[1]), self._bins(ins[0][2], out[2])
+
+    @staticmethod
+    def _bins(i: int, o: int) -> Window:
+        widest = max(-(-(j + 1) * i // o) - j * i // o for j in range(o))
+        return Window(widest, max(1, i // o))
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor("nn.AdaptiveAvgPool2d", tuple(pair(a.get("size", 1)))))

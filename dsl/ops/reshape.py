@@ -7,13 +7,19 @@ from math import prod
 from typing import Any
 
 from archc.dsl.ops.base import (
+    GLOBAL,
+    NOTHING,
+    POINTWISE,
+    VIEW,
     ArgSpec,
     ChannelsLast,
     Dim,
     Emission,
     Op,
     OpError,
+    Saves,
     Shape,
+    Window,
     code_of,
     ctor,
     describe,
@@ -32,6 +38,13 @@ class Flatten(Op):
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         return (prod(ins[0]),)
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return VIEW
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        # a feature map becomes one vector: what follows sees every position
+        return (GLOBAL, GLOBAL) if len(ins[0]) > 1 else (POINTWISE, POINTWISE)
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(call="torch.flatten({x}, 1)", seq_module="nn.Flatten()")
 
@@ -45,6 +58,12 @@ class Tokens(Op):
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         c, h, w = ins[0]
         return (h * w, c)
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return VIEW  # flatten(2).transpose(1, 2)
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE  # one token per position
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(call="{x}.flatten(2).transpose(1, 2)", seq_module="Tokens()", helpers=("Tokens",))
@@ -65,6 +84,12 @@ class Token(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"token {a['index']}"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return VIEW  # x[:, i] keeps the whole sequence's storage alive if anything keeps it
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
@@ -91,6 +116,13 @@ class PixelShuffle(Op):
             )
         return (c // (r * r), h * r, w * r)
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING  # a permutation; the backward needs no tensor
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        w = Window(up=a["r"])
+        return w, w
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor("nn.PixelShuffle", a["r"]))
 
@@ -113,6 +145,13 @@ class PadChannels(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"subsample /{a['s']}, zero-pad to {a['out']}" if a["s"] != 1 else f"zero-pad to {a['out']}"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING  # slicing and constant padding need only sizes
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        w = Window(1, a["s"])
+        return w, w
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(

@@ -1,10 +1,13 @@
-"""``archc check``, ``archc summary`` and ``archc ops``: what a spec is, without torch."""
+"""``archc check``, ``archc summary`` and ``archc ops``: what a spec is, without torch.
 
-from __future__ import annotations
+(No ``from __future__ import annotations`` here: typer reads every command's annotations on each
+run, and string annotations cost it an ``eval`` each.)
+"""
 
-import json
 import sys
-from typing import Annotated
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +23,25 @@ from archc.cli.common import (
     err,
     reports_errors,
 )
+from archc.dsl.diagnostics import ArchcError, Diagnostic, UsageError
+
+
+class Count(StrEnum):
+    """The counting conventions of ``summary --count`` (``all``: every total side by side)."""
+
+    fvcore = "fvcore"
+    torchvision = "torchvision"
+    ptflops = "ptflops"
+    ptflops_aten = "ptflops-aten"
+    torchinfo = "torchinfo"
+    all = "all"
+
+
+class Optimizer(StrEnum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+    adamw = "adamw"
 
 
 @app.command()
@@ -28,7 +50,82 @@ def check(spec: SpecArg, set_: SetOpt = None, input: InputOpt = None, network: N
     """Check a spec: one line with output shape, parameters and MACs, or the diagnostics."""
     from archc.summary import check_line
 
-    print(check_line(compile_from_cli(spec, network, set_, input)))
+    _short_lived()
+    print(check_line(compile_sized(spec, network, set_, input)))
+
+
+def _short_lived() -> None:
+    """Everything imported so far lives until the process ends: move it out of the cyclic
+    garbage collector's sight, so that collections during compilation do not walk it again and
+    again (about a third of the time of compiling ResNet-152).  Garbage is still collected."""
+    import gc
+
+    gc.freeze()
+
+
+def compile_sized(spec: Path, network: str | None, sets: list[str] | None, input: str | None) -> Any:
+    """Compile with ``--input``; when the spec does not compile at that size, the error says which
+    sizes it accepts, and when it compiles with other parameter shapes, a note on stderr says which."""
+    try:
+        c = compile_from_cli(spec, network, sets, input)
+    except UsageError:
+        raise
+    except ArchcError as e:
+        if input is None:
+            raise
+        note = _size_note(spec, network, sets, input)
+        if note is None:
+            raise
+        *rest, last = e.diagnostics
+        hint = f"{last.hint}\n  note: {note}" if last.hint else f"({note})"
+        raise ArchcError([*rest, Diagnostic(last.span, last.message, hint, last.kind)], e.sources) from None
+    if input is not None:
+        pins = _pins(spec, network, sets, c)
+        if pins:
+            print(f"note: at {input} the parameters differ from the spec's: {pins}", file=sys.stderr)
+    return c
+
+
+def _size_note(spec: Path, network: str | None, sets: list[str] | None, input: str) -> str | None:
+    """The sizes nearest to ``input`` that compile with the spec's weights, or None when the spec
+    does not compile at its own size either, or the input is not an image."""
+    from archc.api import parse_shape
+    from archc.dsl.resolution import Resizer, nearest
+
+    try:
+        base = compile_from_cli(spec, network, sets, None)
+    except ArchcError:
+        return None
+    shape = parse_shape(input)
+    if len(shape) != 3 or len(base.input_shape) != 3 or shape[0] != base.input_shape[0]:
+        return None
+    found = nearest(Resizer(base.graph), shape)
+    c, h, w = shape
+    parts = []
+    if found.get("h"):
+        parts.append(" or ".join(f"{c}x{s}x{w}" for s in found["h"]))
+    if found.get("w"):
+        parts.append(" or ".join(f"{c}x{h}x{s}" for s in found["w"]))
+    if found.get("square"):
+        parts.append(" or ".join(f"{c}x{s}x{s}" for s in found["square"]))
+    if not parts:
+        return f"{base.name} accepts no size near {c}x{h}x{w}"
+    return f"{base.name} does not accept {c}x{h}x{w}; the nearest sizes it accepts: " + "; ".join(parts)
+
+
+def _pins(spec: Path, network: str | None, sets: list[str] | None, c: Any) -> str:
+    """The parameters whose shapes at this input differ from the spec's own size."""
+    from archc.dsl.resolution import pinned_text
+
+    try:
+        base = compile_from_cli(spec, network, sets, None)
+    except ArchcError:
+        return ""
+    if base.input_shape == c.input_shape:
+        return ""
+    theirs = base.state_dict_shapes()
+    changed = [(k, s, theirs[k]) for k, s in c.state_dict_shapes().items() if k in theirs and theirs[k] != s]
+    return pinned_text(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
 
 
 @app.command()
@@ -42,13 +139,33 @@ def summary(
     format: Annotated[
         Format | None, typer.Option("--format", "-f", help="table (default on a terminal), json or csv.")
     ] = None,
+    count: Annotated[
+        Count | None,
+        typer.Option(
+            "--count",
+            help="Count MACs as a tool does: fvcore, torchvision, ptflops, ptflops-aten, torchinfo; "
+            "all: every tool's total side by side.",
+        ),
+    ] = None,
     se: Annotated[
         bool,
         typer.Option("--se", "--gates", help="What the SE (gating) blocks add, per stage, vs the SE paper."),
     ] = False,
-    memory: Annotated[bool, typer.Option("--memory", help="Estimate memory for training.")] = False,
+    memory: Annotated[
+        bool, typer.Option("--memory", help="Activations kept for backward, training and inference peaks.")
+    ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="For --memory.")] = 1,
     dtype: Annotated[DType, typer.Option("--dtype", help="For --memory.")] = DType.float32,
+    optimizer: Annotated[
+        Optimizer, typer.Option("--optimizer", help="For --memory: the state it keeps per parameter.")
+    ] = Optimizer.momentum,
+    rf: Annotated[bool, typer.Option("--rf", help="Receptive field and stride of every layer.")] = False,
+    resolution: Annotated[
+        bool, typer.Option("--resolution", help="The input sizes the network accepts, and the smallest.")
+    ] = False,
+    symbolic: Annotated[
+        bool, typer.Option("--symbolic", help="Shapes, MACs and parameters as formulas of H and W.")
+    ] = False,
     set_: SetOpt = None,
     input: InputOpt = None,
     network: NetworkOpt = None,
@@ -56,32 +173,62 @@ def summary(
     """Per-layer table: name, op, output shape, parameters, share and MACs, with totals."""
     from archc import summary as s
 
-    c = compile_from_cli(spec, network, set_, input)
+    _short_lived()
+    c = compile_sized(spec, network, set_, input)
     fmt = format or Format.table
+    ledger = None
+    if count is not None and count is not Count.all:
+        from archc.dsl.counting import ledger as count_ledger
+
+        ledger = count_ledger(c.graph, count.value)
     if fmt is Format.json:
-        data = s.summary_data(c, depth)
+        import json
+
+        data = s.summary_data(c, depth, ledger)
+        if count is not None:
+            data["counting"] = s.count_data(c, count.value)
         if se:
             data["gates"] = s.gate_data(c)
         if memory:
-            data["memory"] = s.memory_data(c, batch_size, dtype.value)
+            data["memory"] = s.memory_data(c, batch_size, dtype.value, optimizer.value)
+        if rf:
+            data["receptive_fields"] = s.rf_data(c)
+        if resolution:
+            data["resolution"] = s.resolution_data(c)
+        if symbolic:
+            data["symbolic"] = s.symbolic_data(c)
         print(json.dumps(data, indent=2))
-    elif fmt is Format.csv:
-        sys.stdout.write(s.to_csv(c, depth))
-    else:
+        return
+    if fmt is Format.csv:
+        sys.stdout.write(s.to_csv(c, depth, ledger))
+        return
+    lines = [] if rf or symbolic else s.footer_lines(c)
+    if rf:
+        lines += s.rf_lines(c)
+    elif symbolic:
+        lines += s.symbolic_lines(c, depth)
+    if count is Count.all:
+        lines += ["", *s.count_all_lines(c)]
+    elif ledger is not None:
+        lines += ["", *s.count_lines(c, ledger)]
+    if se:
+        lines += ["", *s.gate_lines(c)]
+    if memory:
+        lines += s.memory_lines(c, batch_size, dtype.value, optimizer.value)
+    if resolution:
+        lines += s.resolution_lines(c)
+    if sys.stdout.isatty():
         from rich.console import Console
 
-        console = Console(soft_wrap=not sys.stdout.isatty())
-        if console.is_terminal:
-            console.print(s.to_table(c, depth))
-        else:
-            sys.stdout.write(s.to_plain(c, depth))
-        lines = s.footer_lines(c)
-        if se:
-            lines += ["", *s.gate_lines(c)]
-        if memory:
-            lines += s.memory_lines(c, batch_size, dtype.value)
+        console = Console()
+        if not (rf or symbolic):
+            console.print(s.to_table(c, depth, ledger))
         for line in lines:
-            console.print(line, highlight=False) if console.is_terminal else print(line)
+            console.print(line, highlight=False, soft_wrap=True)
+    else:  # piped: plain text, without loading rich
+        if not (rf or symbolic):
+            sys.stdout.write(s.to_plain(c, depth, ledger))
+        print("\n".join(lines))
 
 
 @app.command()
