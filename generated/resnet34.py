@@ -14,10 +14,21 @@ from torch import nn
 
 
 class BasicBlock(nn.Module):
-    """Block ``basic_block(width, stride=1)`` (specs/resnet.arch:4)."""
+    """Block ``basic_block(width, stride=1, groups=1, base_width=64)``
+    (specs/resnet.arch:4).
+    """
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        groups: int = 1,
+        base_width: int = 64,
+    ) -> None:
         super().__init__()
+        if not (groups == 1 and base_width == 64):
+            raise ValueError("basic_block only supports groups=1 and base_width=64")
         self.conv1 = nn.Conv2d(
             in_channels,
             width,
@@ -56,24 +67,40 @@ class Resnet34(nn.Module):
         self,
         depths: Sequence[int] = (3, 4, 6, 3),
         num_classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(*(BasicBlock(64, 64) for _ in range(depths[0])))
+        self.layer1 = nn.Sequential(
+            *(
+                BasicBlock(64, 64, groups=groups, base_width=width_per_group)
+                for _ in range(depths[0])
+            ),
+        )
         self.layer2 = nn.Sequential(
-            BasicBlock(64, 128, stride=2),
-            *(BasicBlock(128, 128) for _ in range(1, depths[1])),
+            BasicBlock(64, 128, stride=2, groups=groups, base_width=width_per_group),
+            *(
+                BasicBlock(128, 128, groups=groups, base_width=width_per_group)
+                for _ in range(1, depths[1])
+            ),
         )
         self.layer3 = nn.Sequential(
-            BasicBlock(128, 256, stride=2),
-            *(BasicBlock(256, 256) for _ in range(1, depths[2])),
+            BasicBlock(128, 256, stride=2, groups=groups, base_width=width_per_group),
+            *(
+                BasicBlock(256, 256, groups=groups, base_width=width_per_group)
+                for _ in range(1, depths[2])
+            ),
         )
         self.layer4 = nn.Sequential(
-            BasicBlock(256, 512, stride=2),
-            *(BasicBlock(512, 512) for _ in range(1, depths[3])),
+            BasicBlock(256, 512, stride=2, groups=groups, base_width=width_per_group),
+            *(
+                BasicBlock(512, 512, groups=groups, base_width=width_per_group)
+                for _ in range(1, depths[3])
+            ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512, num_classes)
@@ -94,8 +121,8 @@ class Resnet34(nn.Module):
 
 def resnet34(**kwargs: Any) -> Resnet34:
     """Build ``resnet34`` as specified in specs/resnet34.arch (block=basic_block,
-    depths=[3, 4, 6, 3], num_classes=1000). Input (B, 3, 224, 224) -> output (B,
-    1000); 21,797,672 parameters (21.80M); 3,663,761,408 MACs (3.66G) in
-    convolutions, linear layers and attention, for one sample.
+    depths=[3, 4, 6, 3], num_classes=1000, groups=1, width_per_group=64). Input (B,
+    3, 224, 224) -> output (B, 1000); 21,797,672 parameters (21.80M); 3,663,761,408
+    MACs (3.66G) in convolutions, linear layers and attention, for one sample.
     """
     return Resnet34(**kwargs)
