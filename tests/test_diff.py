@@ -234,7 +234,8 @@ def test_golden_diff_picture(tmp_path: Path, update_golden: bool, monkeypatch: p
     check_golden(DIFF / "resnet50_se.gv", source, update_golden)
     assert source.count('fillcolor="#d4f5dd"') == 1  # the added SE block (green), drawn once...
     assert "bottleneck × 2, each: se added" in source  # ...layer1.1 and layer1.2 folded
-    assert "bottleneck(width=128, stride=2, groups=1, base_width=64): se added" in source  # ...layer2.0, a block like it
+    # ...layer2.0, a block like it
+    assert "bottleneck(width=128, stride=2, groups=1, base_width=64): se added" in source
 
 
 def test_render_keeps_the_report_on_stdout_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
