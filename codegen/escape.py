@@ -18,12 +18,16 @@ _INVISIBLE = frozenset(
 )
 
 
-def escape_text(text: str) -> str:
+def escape_text(text: str, *, comment: bool = False) -> str:
     """``text`` with every character that could end or disguise a Python string, docstring or
-    comment written as an escape sequence (``\\n``, ``\\"``, ``\\u202e``, ...)."""
+    comment written as an escape sequence (``\\n``, ``\\"``, ``\\u202e``, ...).  In a
+    ``comment`` only line breaks and invisible characters can do harm, so quotes and
+    backslashes stay as they are."""
     out: list[str] = []
     for ch in text:
-        if ch == "\\":
+        if comment and ch in "\\\"'":
+            out.append(ch)
+        elif ch == "\\":
             out.append("\\\\")
         elif ch == '"':
             out.append('\\"')

@@ -47,9 +47,61 @@ def layout(line: str, indent: int, width: int = WIDTH) -> list[str]:
         out.extend(layout(args[0][comprehension:].strip(), indent + 4, width))
     else:
         for arg in args:
-            out.extend(layout(arg + ",", indent + 4, width))
+            if _binary_split(arg) is not None:  # a size like (c + 6 * g) // 2 + 12 * g
+                out.extend(_layout_binary("", arg, ",", indent + 4, width))
+            else:
+                out.extend(layout(arg + ",", indent + 4, width))
     out.append(pad + tail)
     return out
+
+
+# Binary operators by precedence, lowest first, as emitted code writes them (spaced).
+_BINARY = ((" + ", " - "), (" * ", " // ", " / ", " % "))
+_NOT_ARITHMETIC = re.compile(r" (if|else|for|and|or|not|in|is|lambda) |[=<>!]")
+
+
+def _binary_split(expr: str) -> list[tuple[str, str]] | None:
+    """An arithmetic argument cut before its top-level operators of the lowest precedence it has,
+    as (operator, operand) pairs (the first operator is empty); None for anything else."""
+    top = "".join(ch if depth == 0 else " " for _, ch, depth in _scan(expr))
+    if len(top) != len(expr) or _NOT_ARITHMETIC.search(top):
+        return None  # a string, a keyword argument, a comparison or a ternary: not ours to split
+    for ops in _BINARY:
+        cuts = [(i, op) for i in range(1, len(top)) for op in ops if top.startswith(op, i)]
+        if cuts:
+            parts = [("", expr[: cuts[0][0]].strip())]
+            for (i, op), (j, _) in zip(cuts, [*cuts[1:], (len(expr), "")], strict=True):
+                parts.append((op.strip(), expr[i + len(op) : j].strip()))
+            return parts
+    return None
+
+
+def _layout_binary(prefix: str, expr: str, suffix: str, indent: int, width: int) -> list[str]:
+    """``prefix + expr + suffix`` the way ``ruff format`` breaks a long arithmetic argument: one
+    operand per line, each after its operator, at the lowest precedence first; an operand still
+    too long is cut at its own operators, and a parenthesised one opens onto lines of its own."""
+    pad = " " * indent
+    if indent + len(prefix + expr + suffix) <= width:
+        return [pad + prefix + expr + suffix]
+    parts = _binary_split(expr)
+    if parts is not None:
+        out: list[str] = []
+        for n, (op, operand) in enumerate(parts):
+            head = prefix if n == 0 else op + " "
+            out.extend(_layout_binary(head, operand, suffix if n == len(parts) - 1 else "", indent, width))
+        return out
+    if expr.startswith("(") and _closes_at_end(expr):
+        inner = _layout_binary("", expr[1:-1], "", indent + 4, width)
+        return [pad + prefix + "(", *inner, pad + ")" + suffix]
+    return layout(prefix + expr + suffix, indent, width)
+
+
+def _closes_at_end(expr: str) -> bool:
+    """Whether the bracket opening ``expr`` closes at its last character."""
+    for i, ch, depth in _scan(expr):
+        if ch in _CLOSE and depth == 1:
+            return i == len(expr) - 1
+    return False
 
 
 def _scan(text: str) -> Iterator[tuple[int, str, int]]:

@@ -51,6 +51,10 @@ class _Sym:
     free: frozenset[str]
     _plain: type
     scale: tuple[int, Any] | None = None  # (k, x) when this is k * x, for simplifying (k * x) // k
+    # An integer sum as {atom's code: (atom, coefficient)} and a constant, for collecting like
+    # terms: DenseNet's channels after n layers read ``c + n * growth_rate``, not n additions.
+    linear: tuple[dict[str, tuple[Any, int]], int] | None = None
+    op: str | None = None  # the top-level operator, for parenthesising a right operand of *
 
     def _v(self) -> Any:
         return self._plain(self)
@@ -247,13 +251,77 @@ def _combine(op: str, a: Any, b: Any, value: Any) -> Any:
         k, base = scale[0] // b, scale[1]
         return base if k == 1 else _combine("*", k, base, k * base._plain(base))
     prec = _PREC[op]
-    text = f"{_wrap(a, prec, False)} {op} {_wrap(b, prec, op in '-//%')}"
     cls = SymInt if isinstance(value, int) and not isinstance(value, bool) else SymFloat
+    la, lb = _linear(a), _linear(b)
+    form = None
+    if cls is SymInt and op in "+-" and la is not None and lb is not None:
+        sign = 1 if op == "+" else -1
+        terms = dict(la[0])
+        for key, (atom, k) in lb[0].items():
+            terms[key] = (terms.get(key, (atom, 0))[0], terms.get(key, (atom, 0))[1] + sign * k)
+        form = (terms, la[1] + sign * lb[1])
+        if la[0].keys() & lb[0].keys():  # like terms: write the sum collected
+            return _collected(form, value)
+    elif cls is SymInt and op == "*" and (_const_int(a) or _const_int(b)):
+        k, s = (a, b) if _const_int(a) else (b, a)
+        ls = _linear(s)
+        if ls is not None:
+            form = ({key: (atom, k * c) for key, (atom, c) in ls[0].items()}, k * ls[1])
+    # a right operand of the same precedence keeps its parentheses unless both are products:
+    # a * (b // c) is not a * b // c
+    strict = op in "-//%" or (op == "*" and getattr(b, "op", None) not in (None, "*"))
+    text = f"{_wrap(a, prec, False)} {op} {_wrap(b, prec, strict)}"
     result = cls(value, text, prec, free)
+    result.linear = form
+    # "*" only for a chain of products alone: t // 2 * 3 is not one (-3 * t // 2 * 3 misreads it)
+    mixed = any(_prec(v) == PRODUCT and getattr(v, "op", None) != "*" for v in (a, b))
+    result.op = "*//" if op == "*" and mixed else op
     if op == "*" and cls is SymInt and (_const_int(a) or _const_int(b)):
         k, s = (a, b) if _const_int(a) else (b, a)
         inner = getattr(s, "scale", None) or (1, s)
         result.scale = (k * inner[0], inner[1])
+    return result
+
+
+def _linear(v: Any) -> tuple[dict[str, tuple[Any, int]], int] | None:
+    """An integer as a sum of coefficient * atom plus a constant, or None (floats, flags)."""
+    if _const_int(v):
+        return {}, int(v)
+    if isinstance(v, SymInt) and v.free:
+        return v.linear if v.linear is not None else ({v.expr: (v, 1)}, 0)
+    return None
+
+
+def _collected(form: tuple[dict[str, tuple[Any, int]], int], value: int) -> Any:
+    """The code of a sum whose like terms are collected: ``c + 2 * growth_rate``, in the order
+    the terms first appeared; a term whose coefficient cancels leaves (``(a + g) - g`` is ``a``)."""
+    terms = [(atom, k) for atom, k in form[0].values() if k]
+    const = form[1]
+    if not terms:
+        return int(value)
+    if len(terms) == 1 and terms[0][1] == 1 and not const:
+        return terms[0][0]
+    parts: list[str] = []
+    for atom, k in terms:
+        if abs(k) == 1:  # the first term's sign is a unary minus; later ones are subtracted
+            body = _wrap(atom, SUM if parts else (UNARY if k < 0 else SUM), bool(parts))
+        else:
+            body = f"{abs(k)} * {_wrap(atom, PRODUCT, True)}"
+        if parts:
+            parts.append(f"{'-' if k < 0 else '+'} {body}")
+        else:
+            parts.append(f"-{body}" if k < 0 else body)
+    if const:
+        parts.append(f"{'-' if const < 0 else '+'} {abs(const)}")
+    prec = SUM if len(parts) > 1 else (PRODUCT if abs(terms[0][1]) != 1 else UNARY)
+    free: frozenset[str] = frozenset()
+    for atom, _ in terms:
+        free |= names(atom)
+    result = SymInt(value, " ".join(parts), prec, free)
+    result.linear = ({code(atom): (atom, k) for atom, k in terms}, const)
+    result.op = {SUM: "+", PRODUCT: "*"}.get(prec)
+    if len(parts) == 1 and terms[0][1] > 1:
+        result.scale = (terms[0][1], terms[0][0])
     return result
 
 

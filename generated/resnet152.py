@@ -13,24 +13,44 @@ from torch import nn
 
 
 class Bottleneck(nn.Module):
-    """Block ``bottleneck(width, stride=1)`` (specs/resnet.arch:10)."""
+    """Block ``bottleneck(width, stride=1, groups=1, base_width=64)``
+    (specs/resnet.arch:11).
+    """
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        groups: int = 1,
+        base_width: int = 64,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            width * base_width // 64 * groups,
+            kernel_size=1,
+            bias=False,
+        )
+        self.bn1 = nn.BatchNorm2d(width * base_width // 64 * groups)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(
-            width,
-            width,
+            width * base_width // 64 * groups,
+            width * base_width // 64 * groups,
             kernel_size=3,
             stride=stride,
             padding=1,
+            groups=groups,
             bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(width)
+        self.bn2 = nn.BatchNorm2d(width * base_width // 64 * groups)
         self.relu_1 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(width, width * 4, kernel_size=1, bias=False)
+        self.conv3 = nn.Conv2d(
+            width * base_width // 64 * groups,
+            width * 4,
+            kernel_size=1,
+            bias=False,
+        )
         self.bn3 = nn.BatchNorm2d(width * 4)
         if stride != 1 or in_channels != width * 4:
             self.downsample = nn.Sequential(
@@ -61,7 +81,7 @@ class Bottleneck(nn.Module):
         return self.relu_2(y + skip)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        """Initialise as the spec's init lines say (specs/resnet.arch: 22)."""
         for m in (self.conv1, self.conv2, self.conv3):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         for m in (self.bn1, self.bn2, self.bn3):
@@ -82,27 +102,44 @@ class Resnet152(nn.Module):
     1000.
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(64, 64),
-            *(Bottleneck(256, 64) for _ in range(1, 3)),
+            Bottleneck(64, 64, groups=groups, base_width=width_per_group),
+            *(
+                Bottleneck(256, 64, groups=groups, base_width=width_per_group)
+                for _ in range(1, 3)
+            ),
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, 128, stride=2),
-            *(Bottleneck(512, 128) for _ in range(1, 8)),
+            Bottleneck(256, 128, stride=2, groups=groups, base_width=width_per_group),
+            *(
+                Bottleneck(512, 128, groups=groups, base_width=width_per_group)
+                for _ in range(1, 8)
+            ),
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, 256, stride=2),
-            *(Bottleneck(1024, 256) for _ in range(1, 36)),
+            Bottleneck(512, 256, stride=2, groups=groups, base_width=width_per_group),
+            *(
+                Bottleneck(1024, 256, groups=groups, base_width=width_per_group)
+                for _ in range(1, 36)
+            ),
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, 512, stride=2),
-            *(Bottleneck(2048, 512) for _ in range(1, 3)),
+            Bottleneck(1024, 512, stride=2, groups=groups, base_width=width_per_group),
+            *(
+                Bottleneck(2048, 512, groups=groups, base_width=width_per_group)
+                for _ in range(1, 3)
+            ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(2048, num_classes)
@@ -122,7 +159,7 @@ class Resnet152(nn.Module):
         return self.fc(x)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        """Initialise as the spec's init lines say (specs/resnet.arch: 22)."""
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         nn.init.ones_(self.bn1.weight)
         nn.init.zeros_(self.bn1.bias)
@@ -130,8 +167,9 @@ class Resnet152(nn.Module):
 
 def resnet152(**kwargs: Any) -> Resnet152:
     """Build ``resnet152`` as specified in specs/resnet152.arch (block=bottleneck,
-    depths=[3, 8, 36, 3], num_classes=1000, zero_init_residual=false). Input (B, 3,
-    224, 224) -> output (B, 1000); 60,192,808 parameters (60.19M); 11,513,626,624
-    MACs (11.51G) in convolutions, linear layers and attention, for one sample.
+    depths=[3, 8, 36, 3], num_classes=1000, groups=1, width_per_group=64,
+    zero_init_residual=false). Input (B, 3, 224, 224) -> output (B, 1000);
+    60,192,808 parameters (60.19M); 11,513,626,624 MACs (11.51G) in convolutions,
+    linear layers and attention, for one sample.
     """
     return Resnet152(**kwargs)

@@ -13,10 +13,21 @@ from torch import nn
 
 
 class BasicBlock(nn.Module):
-    """Block ``basic_block(width, stride=1)`` (specs/resnet.arch:4)."""
+    """Block ``basic_block(width, stride=1, groups=1, base_width=64)``
+    (specs/resnet.arch:4).
+    """
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        groups: int = 1,
+        base_width: int = 64,
+    ) -> None:
         super().__init__()
+        if not (groups == 1 and base_width == 64):
+            raise ValueError("basic_block only supports groups=1 and base_width=64")
         self.conv1 = nn.Conv2d(
             in_channels,
             width,
@@ -49,7 +60,7 @@ class BasicBlock(nn.Module):
         return self.relu_1(y + skip)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        """Initialise as the spec's init lines say (specs/resnet.arch: 22)."""
         for m in (self.conv1, self.conv2):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         for m in (self.bn1, self.bn2):
@@ -68,24 +79,43 @@ class BasicBlock(nn.Module):
 class Resnet18(nn.Module):
     """Network ``resnet18`` from specs/resnet18.arch: input 3x224x224, output 1000."""
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(*(BasicBlock(64, 64) for _ in range(2)))
+        self.layer1 = nn.Sequential(
+            *(
+                BasicBlock(64, 64, groups=groups, base_width=width_per_group)
+                for _ in range(2)
+            ),
+        )
         self.layer2 = nn.Sequential(
-            BasicBlock(64, 128, stride=2),
-            *(BasicBlock(128, 128) for _ in range(1, 2)),
+            BasicBlock(64, 128, stride=2, groups=groups, base_width=width_per_group),
+            *(
+                BasicBlock(128, 128, groups=groups, base_width=width_per_group)
+                for _ in range(1, 2)
+            ),
         )
         self.layer3 = nn.Sequential(
-            BasicBlock(128, 256, stride=2),
-            *(BasicBlock(256, 256) for _ in range(1, 2)),
+            BasicBlock(128, 256, stride=2, groups=groups, base_width=width_per_group),
+            *(
+                BasicBlock(256, 256, groups=groups, base_width=width_per_group)
+                for _ in range(1, 2)
+            ),
         )
         self.layer4 = nn.Sequential(
-            BasicBlock(256, 512, stride=2),
-            *(BasicBlock(512, 512) for _ in range(1, 2)),
+            BasicBlock(256, 512, stride=2, groups=groups, base_width=width_per_group),
+            *(
+                BasicBlock(512, 512, groups=groups, base_width=width_per_group)
+                for _ in range(1, 2)
+            ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512, num_classes)
@@ -105,7 +135,7 @@ class Resnet18(nn.Module):
         return self.fc(x)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/resnet.arch: 19)."""
+        """Initialise as the spec's init lines say (specs/resnet.arch: 22)."""
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         nn.init.ones_(self.bn1.weight)
         nn.init.zeros_(self.bn1.bias)
@@ -113,8 +143,9 @@ class Resnet18(nn.Module):
 
 def resnet18(**kwargs: Any) -> Resnet18:
     """Build ``resnet18`` as specified in specs/resnet18.arch (block=basic_block,
-    depths=[2, 2, 2, 2], num_classes=1000, zero_init_residual=false). Input (B, 3,
-    224, 224) -> output (B, 1000); 11,689,512 parameters (11.69M); 1,814,073,344
-    MACs (1.81G) in convolutions, linear layers and attention, for one sample.
+    depths=[2, 2, 2, 2], num_classes=1000, groups=1, width_per_group=64,
+    zero_init_residual=false). Input (B, 3, 224, 224) -> output (B, 1000);
+    11,689,512 parameters (11.69M); 1,814,073,344 MACs (1.81G) in convolutions,
+    linear layers and attention, for one sample.
     """
     return Resnet18(**kwargs)

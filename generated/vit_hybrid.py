@@ -30,24 +30,44 @@ class PatchEmbed(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """Block ``bottleneck(width, stride=1)`` (specs/resnet.arch:10)."""
+    """Block ``bottleneck(width, stride=1, groups=1, base_width=64)``
+    (specs/resnet.arch:11).
+    """
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        groups: int = 1,
+        base_width: int = 64,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            width * base_width // 64 * groups,
+            kernel_size=1,
+            bias=False,
+        )
+        self.bn1 = nn.BatchNorm2d(width * base_width // 64 * groups)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(
-            width,
-            width,
+            width * base_width // 64 * groups,
+            width * base_width // 64 * groups,
             kernel_size=3,
             stride=stride,
             padding=1,
+            groups=groups,
             bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(width)
+        self.bn2 = nn.BatchNorm2d(width * base_width // 64 * groups)
         self.relu_1 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(width, width * 4, kernel_size=1, bias=False)
+        self.conv3 = nn.Conv2d(
+            width * base_width // 64 * groups,
+            width * 4,
+            kernel_size=1,
+            bias=False,
+        )
         self.bn3 = nn.BatchNorm2d(width * 4)
         if stride != 1 or in_channels != width * 4:
             self.downsample = nn.Sequential(

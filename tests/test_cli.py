@@ -178,8 +178,7 @@ def test_build_is_the_same_from_any_working_directory(tmp_path: Path) -> None:
     for name in ("resnet110.py", "resnet110.summary.json", "resnet110.svg"):
         assert (here / "out" / name).read_bytes() == (there / "out" / name).read_bytes(), name
     source = (here / "out" / "resnet110.py").read_text()
-    header = "# Network resnet110; edit the spec and rebuild: archc build specs/resnet20.arch"
-    assert f"{header} --set n=18 --name resnet110\n" in source
+    assert "#   archc build specs/resnet20.arch --set n=18 --name resnet110\n" in source
     assert "class Resnet110(nn.Module):" in source and "def resnet110(**kwargs: Any) -> Resnet110:" in source
     code, _, err = run("build", str(spec), "--name", "not a name", "-o", str(tmp_path / "x"))
     assert code == 2 and "cannot name a module" in err

@@ -14,13 +14,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import GOLDEN, ROOT, SPECS, check_golden, manifest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import archc
 from archc.api import parse_sets
 from archc.build import outputs
 from archc.codegen.emit import emit
+from archc.codegen.layout import layout
 from archc.dsl.diagnostics import ArchcError
+from archc.dsl.symbolic import code, concrete, symbol
+from archc.validate import load_module
 
 TINY = GOLDEN / "codegen" / "tiny.arch"
 
@@ -390,3 +395,79 @@ def test_repeat_counts_stay_parameters_of_block_classes() -> None:
         smaller = type(model)(blocks=1)
     assert len(model.body[0].body) == 3 + 1  # three RCABs and the group's closing conv
     assert len(smaller.body[0].body) == 1 + 1
+
+
+# ---------------------------------------------------------------- sizes as code
+
+
+_ENV = {"a": 64, "g": 32, "t": 3}
+_STEP = st.tuples(
+    st.sampled_from(["+", "-", "*", "//", "%", "neg"]),
+    st.one_of(st.sampled_from(sorted(_ENV)), st.integers(-5, 5)),
+    st.booleans(),  # the symbol on the right of the operator
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_STEP, min_size=1, max_size=10))
+def test_symbolic_sizes_read_back_as_their_value(steps: list[tuple[str, Any, bool]]) -> None:
+    """The code of a size computes the size: a * (b // c) keeps its parentheses, sums collect."""
+    v: Any = symbol("a", _ENV["a"])
+    for op, other, right in steps:
+        o = symbol(other, _ENV[other]) if isinstance(other, str) else other
+        if op == "neg":
+            v = -v
+            continue
+        a, b = (v, o) if right else (o, v)
+        if op in ("//", "%"):
+            assume(concrete(b) != 0)
+        v = {"+": a + b, "-": a - b, "*": a * b}[op] if op in "+-*" else (a // b if op == "//" else a % b)
+    assert eval(code(v), {}, dict(_ENV)) == concrete(v)
+
+
+def test_like_terms_are_collected() -> None:
+    c, g = symbol("c", 64), symbol("g", 32)
+    x = c
+    for _ in range(23):
+        x = x + g
+    assert code(x) == "c + 23 * g" and x == 64 + 23 * 32
+    assert code((x // 2 + g) + g) == "(c + 23 * g) // 2 + 2 * g"
+    assert code((c + g) - g) == "c" and code(c - c) == "0"
+    assert code(c + g) == "c + g" and code(c * 4) == "c * 4"  # nothing to collect: as written
+
+
+def test_a_product_keeps_the_parentheses_of_a_division(tmp_path: Path) -> None:
+    """`width * (base // 16)` was emitted as `width * base // 16`: 12 channels where the
+    analysis said 8, for the class's other arguments."""
+    spec = tmp_path / "specs" / "prec.arch"
+    spec.parent.mkdir()
+    spec.write_text(
+        "block b(width, base=24):\n    return x -> conv(width * (base // 16), k=1)\n\n"
+        "network n(width=8, base=24):\n    input 3x8x8\n    x -> b(width, base)\n"
+    )
+    module = load_module(emit(archc.compile_spec(spec)), "prec")
+    for sets in (["width=8", "base=24"], ["width=4", "base=40"]):
+        expected = archc.compile_spec(spec, sets=parse_sets(sets)).state_dict_shapes()
+        kwargs = {k: int(v) for k, v in (s.split("=") for s in sets)}
+        model = module.n(**kwargs)
+        assert {k: tuple(t.shape) for k, t in model.state_dict().items()} == expected
+
+
+def test_long_sizes_break_as_ruff_breaks_them(tmp_path: Path) -> None:
+    """A size too long for its line is cut before its operators (DenseNet's channel counts)."""
+    g, c = symbol("growth_rate", 32), symbol("num_init_features", 64)
+    size = ((((c + 6 * g) // 2 + 12 * g) // 2 + 24 * g) // 2) + 15 * g
+    lines = [
+        "class A:",
+        "    def f(self) -> None:",
+        *layout(f"self.layer = DenseLayer({code(size)}, growth_rate)", 8),
+        *layout(f"self.t = Transition({code(((c + 6 * g) // 2 + 12 * g) // 2 + 24 * g)})", 8),
+    ]
+    assert max(len(line) for line in lines) <= 88 and len(lines) > 10
+    path = tmp_path / "a.py"
+    path.write_text("\n".join(lines) + "\n")
+    ruff = shutil.which("ruff") or str(Path(__import__("sys").executable).parent / "ruff")
+    result = subprocess.run(
+        [ruff, "format", "--isolated", "--diff", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

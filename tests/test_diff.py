@@ -234,7 +234,8 @@ def test_golden_diff_picture(tmp_path: Path, update_golden: bool, monkeypatch: p
     check_golden(DIFF / "resnet50_se.gv", source, update_golden)
     assert source.count('fillcolor="#d4f5dd"') == 1  # the added SE block (green), drawn once...
     assert "bottleneck × 2, each: se added" in source  # ...layer1.1 and layer1.2 folded
-    assert "bottleneck(width=128, stride=2): se added" in source  # ...layer2.0, a block like it
+    # ...layer2.0, a block like it
+    assert "bottleneck(width=128, stride=2, groups=1, base_width=64): se added" in source
 
 
 def test_render_keeps_the_report_on_stdout_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,7 +253,7 @@ def test_diff_picture_marks_removed_and_changed(tmp_path: Path, monkeypatch: pyt
     cli("diff", "specs/se_resnet50.arch", "specs/resnet50.arch", "--render", str(out))
     source = out.read_text()
     assert source.count('color="#c0392b" fillcolor="#fadbd8"') == 1  # the removed SE block, red
-    assert "bottleneck(width=512, stride=2): se removed" in source
+    assert "bottleneck(width=512, stride=2, groups=1, base_width=64): se removed" in source
     cli("diff", "specs/resnet50.arch", "examples/variants/resnet50_gelu.arch", "--render", str(out))
     assert "relu → gelu" in out.read_text() and 'fillcolor="#fdebd0"' in out.read_text()  # orange
 

@@ -110,8 +110,8 @@ def test_graph_has_hierarchy_and_skip_edges() -> None:
     g = c.graph
     scopes = g.graph["scopes"]
     assert scopes["layer1.0"].definition == "bottleneck"
-    assert scopes["layer1.0"].args == {"width": 64, "stride": 1}
-    assert scopes["layer2.0"].args == {"width": 128, "stride": 2}
+    assert scopes["layer1.0"].args == {"width": 64, "stride": 1, "groups": 1, "base_width": 64}
+    assert scopes["layer2.0"].args == {"width": 128, "stride": 2, "groups": 1, "base_width": 64}
     assert scopes["layer1"].kind == "seq" and scopes["layer1"].children == ["0", "1", "2"]
     node = g.nodes["layer1.0.conv2"]
     assert node["op"] == "conv" and node["in_shapes"] == [(64, 56, 56)] and node["shape"] == (64, 56, 56)

@@ -129,21 +129,14 @@ class TinySe(nn.Module):
             *(Unit(width * 2, width * 2) for _ in range(1, depths[1])),
         )
         self.mix = Branches(width * 2, width)
-        self.cls = nn.Parameter(torch.zeros(1, 1, width + width + width))
-        self.pos = nn.Parameter(
-            torch.empty(1, 65, width + width + width).normal_(std=0.02),
-        )
+        self.cls = nn.Parameter(torch.zeros(1, 1, 3 * width))
+        self.pos = nn.Parameter(torch.empty(1, 65, 3 * width).normal_(std=0.02))
         self.blocks = nn.Sequential(
-            OrderedDict(
-                (f"block_{i}", Mixer(width + width + width, heads)) for i in range(2)
-            ),
+            OrderedDict((f"block_{i}", Mixer(3 * width, heads)) for i in range(2)),
         )
         self.head = nn.Sequential(
             OrderedDict(
-                [
-                    ("drop", nn.Dropout(0.1)),
-                    ("fc", nn.Linear(width + width + width, num_classes)),
-                ],
+                [("drop", nn.Dropout(0.1)), ("fc", nn.Linear(3 * width, num_classes))],
             ),
         )
 
