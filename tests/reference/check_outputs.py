@@ -46,6 +46,7 @@ import json
 import platform
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -146,6 +147,12 @@ def perturbed(state: dict[str, torch.Tensor], seed: int = 1234) -> dict[str, tor
             out[key] = 1.0 + 0.2 * noise
         else:
             out[key] = 0.2 * noise
+    # keep the per-module metadata (versions) of state_dict(): torchvision's MNASNet refuses to
+    # load a state_dict without its version
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        out = OrderedDict(out)
+        out._metadata = metadata  # type: ignore[attr-defined]
     return out
 
 
