@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -185,9 +185,17 @@ class SigParam:
     has_default: bool
     default: Any = None
 
+    @property
+    def late_default(self) -> bool:
+        """A default that is a call (``partial(nn.BatchNorm2d, eps=0.001)``) is made in the body,
+        as torchvision does: the signature says ``None``."""
+        return self.has_default and re.search(r"\w\(", value_code(self.default)) is not None
+
     def code(self) -> str:
         if not self.has_default:
             return f"{self.name}: {self.annotation}"
+        if self.late_default:
+            return f"{self.name}: {self.annotation} | None = None"
         return f"{self.name}: {self.annotation} = {value_code(self.default)}"
 
 
@@ -399,11 +407,12 @@ class Writer:
         lines: list[str] = []
         for stmt, value in self.elab.requires:
             lines.extend(self._requirement(stmt, value))
+        by_code: dict[str, str] = {}  # two choices on one condition read one attribute
         for c, cond in self.elab.choices.items():
-            preferred = self._choice_name(c)
-            name = self.attr(preferred)
-            self.cond_attrs[c] = name
-            lines.append(f"self.{name} = {code(cond)}")
+            if code(cond) not in by_code:
+                by_code[code(cond)] = self.attr(self._choice_name(c))
+                lines.append(f"self.{by_code[code(cond)]} = {code(cond)}")
+            self.cond_attrs[c] = by_code[code(cond)]
         for child in self.scopes[""].children:
             cond = self.elab.conds.get(child)
             if cond is None:
@@ -612,7 +621,10 @@ class InitWriter:
                     self.bake_sequence(parts[0])
                     return None
                 child = parts[k]
-                ref += f"[{child}]" if child.isdigit() else f".{child}"
+                if child.isdigit():
+                    ref += f"[{child}]"
+                else:  # a key such as RegNet's block1-0 is no attribute name
+                    ref += f".{child}" if child.isidentifier() else f".get_submodule({py_str(child)})"
         if len(parts) > 1 and self.w.scopes.get(".".join(parts[:-1])) is None:
             return None
         return ref
@@ -647,6 +659,7 @@ class _Forward:
         self.u = writer
         self.lines: list[str] = []
         self.temps = 0
+        self.depth = 0  # how many branches deep the current statement is
 
     def run(self) -> list[str]:
         body = [s for s in self.u.body if isinstance(s, ast.Assign | ast.Return | ast.FlowStmt)]
@@ -666,8 +679,17 @@ class _Forward:
                     self.lines.append(f"{out} = {expr}" + (f"  # {comment}" if comment else ""))
                     result = out
                 final = self.lines[-1] if self.lines else ""
+                ends = self.lines[-4:]
                 if final.startswith(f"{result} = ") and "  # " not in final:
                     self.lines[-1] = "return " + final[len(result) + 3 :]
+                elif (  # if c: out = a / else: out = b, returned: if c: return a / return b
+                    len(ends) == 4
+                    and ends[0].startswith("if ")
+                    and ends[2] == "else:"
+                    and all(e.startswith(f"    {result} = ") and "  # " not in e for e in ends[1::2])
+                ):
+                    cut = len(result) + 7
+                    self.lines[-3:] = [f"    return {ends[1][cut:]}", f"return {ends[3][cut:]}"]
                 else:
                     self.lines.append(f"return {result}")
                 break
@@ -682,10 +704,18 @@ class _Forward:
             if attr is None:  # decided when the graph was built
                 taken = value.then if self.u.elab.chosen.get(id(value), True) else value.other
                 return self.statement(taken, target)
+            then, other = self.branch(value.then, target), self.branch(value.other, target)
+            single = f"{target} = "
+            if all(len(b) == 1 and b[0].startswith(single) and "  # " not in b[0] for b in (then, other)):
+                # one expression per branch: a conditional expression, where it fits a line
+                line = f"{single}{then[0][len(single) :]} if self.{attr} else {other[0][len(single) :]}"
+                if 8 + 4 * self.depth + len(line) <= 88:
+                    self.lines.append(line)
+                    return target
             self.lines.append(f"if self.{attr}:")
-            self.indented(lambda: self.statement(value.then, target))
+            self.lines.extend("    " + line for line in then)
             self.lines.append("else:")
-            self.indented(lambda: self.statement(value.other, target))
+            self.lines.extend("    " + line for line in other)
             return target
         cur = self.value(value.source)
         steps = [p for el in value.chain for p in self.u.elab.elements.get(id(el), [])]
@@ -699,12 +729,15 @@ class _Forward:
             cur = target
         return target
 
-    def indented(self, write: Callable[[], object]) -> None:
+    def branch(self, value: ast.Flow | ast.Choice, target: str) -> list[str]:
+        """The lines of one branch of a choice (not yet indented)."""
         start = len(self.lines)
-        write()
-        if len(self.lines) == start:
-            self.lines.append("pass")
-        self.lines[start:] = ["    " + line for line in self.lines[start:]]
+        self.depth += 1
+        self.statement(value, target)
+        self.depth -= 1
+        lines = self.lines[start:] or ["pass"]
+        del self.lines[start:]
+        return lines
 
     def value(self, v: ast.Value) -> str:
         if isinstance(v, ast.Var):
@@ -1097,6 +1130,9 @@ def _render(compiled: Compiled, name: str | None = None, command: str | None = N
     body_text = "\n".join(line for c in classes for line in [*c.init, *c.forward])
     if "partial(" in body_text or any("partial(" in value_code(p.default) for p in defaults):
         imports.add("partial")
+    if "math." in body_text:
+        imports.add("math")
+    helpers = set(e.helpers) | ({"_make_divisible"} if "_make_divisible(" in body_text else set())
     text = _template().render(
         header=_header(
             escape_text(spec, comment=True),
@@ -1109,7 +1145,7 @@ def _render(compiled: Compiled, name: str | None = None, command: str | None = N
         abc=", ".join(sorted(imports & {"Callable", "Sequence"})),
         partial="partial" in imports,
         math="math" in imports,
-        helpers=[HELPERS[h] for h in sorted(e.helpers)],
+        helpers=[HELPERS[h] for h in sorted(helpers, key=lambda h: (h[0] != "_", h))],
         classes=[_render_class(c) for c in e.classes],
         network_class=_render_class(network),
         network_name=network.name,
@@ -1142,7 +1178,13 @@ def _dims(shape: tuple[int, ...]) -> str:
 
 def _render_class(c: ClassCode) -> dict[str, Any]:
     init: list[str] = []
-    for line in c.init:
+    late = [
+        line
+        for p in c.signature.params
+        if p.late_default
+        for line in (f"if {p.name} is None:", f"    {p.name} = {value_code(p.default)}")
+    ]
+    for line in [*late, *c.init]:
         indent = len(line) - len(line.lstrip())
         init.extend(layout(line.lstrip(), 8 + indent))
     forward: list[str] = []

@@ -361,6 +361,13 @@ HELPERS: dict[str, str] = {
         # unpad features
         x = x[:, :H, :W, :].contiguous()
         return x''',
+    "_make_divisible": '''\
+def _make_divisible(v: float, divisor: int = 8, min_value: float | None = None) -> int:
+    """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at
+    least ``min_value`` (default ``divisor``), never more than 10% below ``v``."""
+    low = divisor if min_value is None else min_value
+    new = max(int(low), int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new''',
 }
 
 

@@ -332,6 +332,7 @@ class NetworkDef:
     base: str | None = None
     base_args: tuple[Arg, ...] = ()
     edits: tuple[Edit, ...] = ()
+    input: InputStmt | None = None  # a derived network's own input (``with: input 3x240x240``)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -13,12 +13,13 @@ import networkx as nx
 
 from archc.dsl import ast
 from archc.dsl.analysis import Row, Totals, rows, state_dict, totals
-from archc.dsl.diagnostics import NOWHERE, ArchcError, UsageError
+from archc.dsl.diagnostics import NOWHERE, ArchcError, Diagnostic, UsageError
 from archc.dsl.elaborate import elaborate
 from archc.dsl.loader import Program
 from archc.dsl.loader import load as load_program
 from archc.dsl.parser import parse_expr
 from archc.dsl.resolve import Network, resolve
+from archc.dsl.values import show
 
 _SHAPE = re.compile(r"^\s*[0-9]+(\s*x\s*[0-9]+)*\s*$")
 
@@ -112,5 +113,27 @@ def compile_program(
     """Resolve and analyse one network of an already loaded program (see
     :func:`archc.dsl.loader.load_text` for specs held in memory)."""
     net = resolve(program, network, sets, input_shape)
-    graph = elaborate(net, program.sources)
+    try:
+        graph = elaborate(net, program.sources)
+    except ArchcError as e:
+        if sets:
+            raise ArchcError(
+                [_blame_sets(d, net, sets, program.sources) for d in e.diagnostics], e.sources
+            ) from None
+        raise
     return Compiled(program, net, graph)
+
+
+def _blame_sets(
+    d: Diagnostic, net: Network, sets: Mapping[str, ast.Expr], sources: Mapping[str, str]
+) -> Diagnostic:
+    """A diagnostic whose source line reads a parameter given with ``--set`` says so: the spec
+    is fine, the value from the command line is what does not fit."""
+    lines = sources.get(d.span.file, "").splitlines()
+    text = lines[d.span.line - 1] if 0 < d.span.line <= len(lines) else ""
+    blamed = [k for k in sets if re.search(rf"\b{re.escape(k)}\b", text)]
+    if not blamed:
+        return d
+    given = ", ".join(f"--set {k}={show(net.params[k])}" for k in blamed if k in net.params)
+    note = f"this reads a value set on the command line ({given})"
+    return replace(d, hint=f"{d.hint}; {note}" if d.hint else note)

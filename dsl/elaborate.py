@@ -33,7 +33,7 @@ from archc.dsl.names import identifier_problem, join_path
 from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.ops.base import ChannelsLast, like
 from archc.dsl.resolve import Network, labels
-from archc.dsl.symbolic import SymBool, bake, compare, concrete
+from archc.dsl.symbolic import SymBool, bake, code, compare, concrete
 from archc.dsl.targets import Path, Pattern, Step, classify
 from archc.dsl.values import BlockRef, Evaluator, OpRef, ShapeVal, Value, show, suggest, type_name
 
@@ -644,8 +644,36 @@ class Elaborator:
         nodes, scopes = set(self.g.nodes), set(self.scopes)
         a = self._flow(c.then, ctx)
         made_a = (set(self.g.nodes) - nodes) | (set(self.scopes) - scopes)
+        middle = len(self.sink.diagnostics)
         b = self._flow(c.other, ctx)
         made_b = ((set(self.g.nodes) - nodes) | (set(self.scopes) - scopes)) - made_a
+        errors_a, errors_b = middle > before, len(self.sink.diagnostics) > middle
+        if _pure_merge(c.then) != _pure_merge(c.other):
+            # `x + y if use_res_connect else y`: the sum holds no layer, so the value has the
+            # other branch's shape (equal where the condition holds: each such instance checks
+            # its own sum); where this instance's shapes do not add, the sum is simply not taken
+            merge_first = _pure_merge(c.then)
+            plain = b if merge_first else a
+            merge_failed, plain_failed = (errors_a, errors_b) if merge_first else (errors_b, errors_a)
+            merge_taken = cond.value == merge_first
+            summed = a if merge_first else b
+            same = (
+                summed.shape is not None
+                and plain.shape is not None
+                and ([int(d) for d in summed.shape] == [int(d) for d in plain.shape])
+            )
+            if not plain_failed and (same or (merge_failed and not merge_taken)):
+                del self.sink.diagnostics[before:]
+                if merge_failed:
+                    self.g.remove_nodes_from((made_a if merge_first else made_b) & set(self.g.nodes))
+                for path in made_a:
+                    self.branch_conds.setdefault(path, cond)
+                for path in made_b:
+                    self.branch_conds.setdefault(path, _negate(cond))
+                if not ctx.prefix:  # a choice of this unit (not of a block instance inside it)
+                    self.choices[id(c)] = cond
+                taken = a if cond.value else b
+                return Tensor(taken.node, plain.shape, max(a.depth, b.depth))
         merged = _merge_shapes(cond, a.shape, b.shape) if len(self.sink.diagnostics) == before else None
         if merged is None:  # the two values cannot be one: decide, and elaborate again
             del self.sink.diagnostics[before:]
@@ -656,7 +684,8 @@ class Elaborator:
         negated = _negate(cond)
         for path in made_b:
             self.branch_conds.setdefault(path, negated)
-        self.choices[id(c)] = cond
+        if not ctx.prefix:  # a choice of this unit (not of a block instance inside it)
+            self.choices[id(c)] = cond
         taken = a if cond.value else b
         return Tensor(taken.node, merged, max(a.depth, b.depth))
 
@@ -886,7 +915,7 @@ class Elaborator:
                         assert isinstance(item.layer, ast.Seq)
                         t = self._seq_items(item.layer.items, t, path, sub, index, used)
                         continue
-                    name = self._pattern_name(item.repeat, i, index[0])
+                    name = self._pattern_name(item.repeat, i, index[0], path)
                     if name is None:
                         return Tensor(t.node, None, t.depth)
                     t = self._seq_child(replace(item, repeat=None, cond=None), t, path, name, sub, True)
@@ -976,7 +1005,7 @@ class Elaborator:
         n = int(count)
         for i in range(n):
             self._count_work(el.span)
-            leaf = self._pattern_name(el.repeat, i, i)
+            leaf = self._pattern_name(el.repeat, i, i, path)
             if leaf is None:
                 return Tensor(t.node, None, t.depth)
             sub = self._sub(inner, i)
@@ -1030,7 +1059,7 @@ class Elaborator:
             )
         return n
 
-    def _pattern_name(self, rep: ast.Repeat, i: int, index: int) -> str | None:
+    def _pattern_name(self, rep: ast.Repeat, i: int, index: int, parent: str) -> str | None:
         if rep.pattern is None:
             return str(index)
         name = format_pattern(rep.pattern, i)
@@ -1041,7 +1070,9 @@ class Elaborator:
                 'e.g. named "layer_{i}"',
             )
             return None
-        problem = identifier_problem(name)
+        # a key inside a sequence is never a Python name: it may hold '-' (RegNet's block1-0)
+        keyed = parent and "-" in name and not name.startswith("-") and not name.endswith("-")
+        problem = identifier_problem(name.replace("-", "_") if keyed else name)
         if problem:
             self.sink.error(rep.span, f"naming pattern gives '{name}', which cannot be a name: {problem}")
             return None
@@ -1455,6 +1486,15 @@ class Retry(Exception):
     values: the unit is elaborated again with that condition known."""
 
 
+def _pure_merge(v: ast.Value) -> bool:
+    """A sum or product of tensors already computed: code that holds no layer."""
+    while isinstance(v, ast.Flow) and not v.chain:
+        v = v.source
+    if not isinstance(v, ast.Merge) or v.op not in ("add", "mul"):
+        return False
+    return all(isinstance(o, ast.Var) for o in v.operands)
+
+
 def _merge_shapes(cond: SymBool, present: Shape | None, absent: Shape | None) -> Shape | None:
     """``present if cond else absent`` per dimension; None when that is no shape."""
     from archc.dsl.symbolic import code, select
@@ -1580,7 +1620,9 @@ def _check_arg(op: Op, spec: ArgSpec, v: Any, span: Span, sink: DiagnosticSink) 
                 "sizes are at least 1",
             )
             return _BAD
-        return items[0] if len(items) == 1 or items[0] == items[1] else (items[0], items[1])
+        # a square pair is one number, unless its sides are different expressions (k[0], k[1])
+        square = len(items) == 1 or (items[0] == items[1] and code(items[0]) == code(items[1]))
+        return items[0] if square else (items[0], items[1])
     if not is_int:
         hint = "use // for integer division" if isinstance(v, float) else None
         sink.error(span, f"{where} must be an integer, got {type_name(v)} {show(v)}", hint)

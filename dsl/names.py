@@ -64,6 +64,7 @@ EMITTED_GLOBALS = frozenset(
         "Callable",
         "Sequence",
         "partial",
+        "_make_divisible",
         "PatchEmbed",
         "MeanShift",
         "PadChannels",

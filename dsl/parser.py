@@ -298,6 +298,9 @@ class _ToAst(Transformer_NonRecursive[Token, Any]):
     @v_args(meta=True)
     def derived_block(self, meta: Any, c: list[Any]) -> ast.BlockDef:
         name, params, base, args, *edits = c
+        for e in edits:
+            if isinstance(e, ast.InputStmt):
+                raise ArchcError.at(e.span, "a block has no input of its own", "'input' belongs in a network")
         return ast.BlockDef(
             str(name),
             tuple(params or ()),
@@ -338,6 +341,9 @@ class _ToAst(Transformer_NonRecursive[Token, Any]):
     @v_args(meta=True)
     def derived(self, meta: Any, c: list[Any]) -> ast.NetworkDef:
         name, params, base, args, *edits = c
+        inputs = [e for e in edits if isinstance(e, ast.InputStmt)]
+        if len(inputs) > 1:
+            raise ArchcError.at(inputs[1].span, "a second 'input' for this network", "give it one input")
         return ast.NetworkDef(
             str(name),
             tuple(params or ()),
@@ -346,7 +352,8 @@ class _ToAst(Transformer_NonRecursive[Token, Any]):
             self.file,
             base=str(base),
             base_args=tuple(args or ()),
-            edits=tuple(edits),
+            edits=tuple(e for e in edits if not isinstance(e, ast.InputStmt)),
+            input=inputs[0] if inputs else None,
         )
 
     def params(self, c: list[ast.Param]) -> list[ast.Param]:

@@ -151,7 +151,11 @@ def _recipe(program: Program, net: ast.NetworkDef, stack: list[str]) -> _Recipe:
         if p.name in names:
             raise ArchcError.at(p.span, f"parameter '{p.name}' is already a parameter of '{base.name}'")
     edits = [*recipe.edits, *net.edits]
-    return _Recipe([*recipe.params, *own], recipe.body, recipe.blocks, fixed, edits)
+    body = recipe.body
+    if net.input is not None:  # its own input: in place of the base's
+        kept = tuple(s for s in body if not isinstance(s, ast.InputStmt))
+        body = (net.input, *kept)
+    return _Recipe([*recipe.params, *own], body, recipe.blocks, fixed, edits)
 
 
 # ------------------------------------------------------------------ derived blocks

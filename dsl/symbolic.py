@@ -97,11 +97,19 @@ class _Sym:
 
     def __neg__(self) -> Any:
         value = -self._v()
+        if _opaque(self):
+            return _opaque_value(value, self.free)
         cls: Any = type(self)
         return cls(value, f"-{_wrap(self, UNARY, False)}", UNARY, self.free) if self.free else value
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._v()!r}, {self.expr!r})"
+
+    def __str__(self) -> str:  # messages show the value, never the symbol
+        return str(self._v())
+
+    def __format__(self, spec: str) -> str:
+        return format(self._v(), spec)
 
 
 class SymBool:
@@ -111,13 +119,21 @@ class SymBool:
     It is not a ``bool`` (Python forbids subclassing it): code that needs the concrete value
     calls ``bool()``, which records the symbols as baked."""
 
-    __slots__ = ("expr", "free", "prec", "value")
+    __slots__ = ("cmp", "expr", "free", "prec", "value")
 
-    def __init__(self, value: bool, expr: str, prec: int, free: frozenset[str]):
+    def __init__(
+        self,
+        value: bool,
+        expr: str,
+        prec: int,
+        free: frozenset[str],
+        cmp: tuple[str, Any, Any] | None = None,
+    ):
         self.value = bool(value)
         self.expr = expr
         self.prec = prec
         self.free = free
+        self.cmp = cmp  # (op, left, right) when this is a comparison, for simplifying
 
     def __bool__(self) -> bool:
         bake(self)
@@ -127,20 +143,42 @@ class SymBool:
         return f"SymBool({self.value!r}, {self.expr!r})"
 
 
+#: A comparison read the other way round (``8 != out`` is written ``out != 8``), and its negation
+#: (``not a == b`` is written ``a != b``).
+_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_NEGATED = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+
+
 def compare(op: str, a: Any, b: Any, value: bool) -> Any:
     """``a op b`` for a comparison or ``and``/``or``: a :class:`SymBool` when either side is
-    symbolic, else ``value``."""
+    symbolic, else ``value``.  A constant goes on the right, as people write it."""
     free = names(a) | names(b)
     if not free:
         return value
+    if op in ("and", "or"):  # a constant side decides or drops out: `c and True` is c
+        for const, other in ((a, b), (b, a)):
+            if isinstance(const, bool) and isinstance(other, SymBool):
+                return other if const == (op == "and") else const
+    if op in _FLIPPED and not names(a):
+        op, a, b = _FLIPPED[op], b, a
     prec = {"and": AND, "or": OR}.get(op, COMPARE)
-    return SymBool(value, f"{_wrap(a, prec, False)} {op} {_wrap(b, prec + 1, False)}", prec, free)
+    if _opaque(a, b):
+        return _opaque_value(value, free)
+    text = f"{_wrap(a, prec, False)} {op} {_wrap(b, prec + 1, False)}"
+    if len(text) > MAX_EXPR:
+        return _opaque_value(value, free)
+    return SymBool(value, text, prec, free, (op, a, b) if op in _FLIPPED else None)
 
 
 def negate(a: Any) -> Any:
-    """``not a``."""
+    """``not a``; the negation of a comparison is the opposite comparison."""
     if not names(a):
         return not a
+    if _opaque(a):
+        return _opaque_value(not concrete(a), names(a))
+    if isinstance(a, SymBool) and a.cmp is not None:
+        op, left, right = a.cmp
+        return compare(_NEGATED[op], left, right, not a.value)
     return SymBool(not concrete(a), f"not {_wrap(a, NOT, False)}", NOT, names(a))
 
 
@@ -149,11 +187,21 @@ def select(cond: Any, then: Any, other: Any) -> Any:
     None when the two cannot be one expression (the caller then decides with ``bool(cond)``)."""
     if not names(cond):
         return then if cond else other
+    if isinstance(cond, SymBool) and cond.cmp is not None and cond.cmp[0] in ("==", "!="):
+        # a if a != b else b is a; a if a == b else b is b (either way round)
+        op, left, right = cond.cmp
+        numbers = all(isinstance(v, int | float) for v in (then, other, left, right))
+        if numbers and {code(then), code(other)} == {code(left), code(right)} and code(left) != code(right):
+            return then if op == "!=" else other
     taken = then if concrete(cond) else other
     free = names(cond) | names(then) | names(other)
+    plain = concrete(taken)
+    if _opaque(cond, then, other) and isinstance(plain, int | float):
+        return _opaque_value(plain, free)
     then_code, cond_code = _wrap(then, TERNARY + 1, False), _wrap(cond, TERNARY + 1, False)
     text = f"{then_code} if {cond_code} else {_wrap(other, TERNARY, False)}"
-    plain = concrete(taken)
+    if len(text) > MAX_EXPR and isinstance(plain, int | float):
+        return _opaque_value(plain, free)
     if isinstance(plain, bool):
         return SymBool(plain, text, TERNARY, free)
     if isinstance(plain, int):
@@ -170,7 +218,11 @@ def call(func: str, args: list[Any], value: Any) -> Any:
         free |= names(a)
     if not free or not isinstance(value, int | float) or isinstance(value, bool):
         return value
+    if _opaque(*args):
+        return _opaque_value(value, free)
     text = f"{func}({', '.join(code(a) for a in args)})"
+    if len(text) > MAX_EXPR:
+        return _opaque_value(value, free)
     if isinstance(value, int):
         return SymInt(value, text, ATOM, free)
     return SymFloat(value, text, ATOM, free)
@@ -192,6 +244,9 @@ def concrete(v: Any) -> Any:
 def code(v: Any) -> str:
     """Python source for a value: a symbol's expression, or a literal."""
     if getattr(v, "free", None):
+        if v.expr == OPAQUE:  # too long to write: code from it fixes its symbols
+            bake(v)
+            return code(concrete(v))
         return str(v.expr)
     if isinstance(v, bool):
         return "True" if v else "False"
@@ -240,6 +295,8 @@ def _combine(op: str, a: Any, b: Any, value: Any) -> Any:
     free = names(a) | names(b)
     if not free:
         return value
+    if _opaque(a, b):
+        return _opaque_value(value, free)
     # identities, so that emitted sizes read as written: x + 0, x * 1, x // 1
     if not names(b) and ((op in "+-" and b == 0) or (op in ("*", "//", "/") and b == 1)):
         return a
@@ -271,6 +328,8 @@ def _combine(op: str, a: Any, b: Any, value: Any) -> Any:
     # a * (b // c) is not a * b // c
     strict = op in "-//%" or (op == "*" and getattr(b, "op", None) not in (None, "*"))
     text = f"{_wrap(a, prec, False)} {op} {_wrap(b, prec, strict)}"
+    if len(text) > MAX_EXPR:
+        return _opaque_value(value, free)
     result = cls(value, text, prec, free)
     result.linear = form
     # "*" only for a chain of products alone: t // 2 * 3 is not one (-3 * t // 2 * 3 misreads it)
@@ -281,6 +340,27 @@ def _combine(op: str, a: Any, b: Any, value: Any) -> Any:
         inner = getattr(s, "scale", None) or (1, s)
         result.scale = (k * inner[0], inner[1])
     return result
+
+
+#: The longest expression emitted code may hold for one value.  A longer one (sizes that nest
+#: conditions, a MAC count) becomes *opaque*: it keeps its value and the symbols it depends on,
+#: stops growing, and only if code is written from it are those symbols baked (the instance's
+#: value becomes a constant, as for any decision the code cannot say).  Keeps generated code
+#: readable and the work of elaboration linear in the spec's size.
+MAX_EXPR = 240
+OPAQUE = "<opaque>"
+
+
+def _opaque(*vals: Any) -> bool:
+    return any(getattr(v, "expr", None) == OPAQUE and names(v) for v in vals)
+
+
+def _opaque_value(value: Any, free: frozenset[str]) -> Any:
+    if isinstance(value, bool):
+        return SymBool(value, OPAQUE, ATOM, free)
+    if isinstance(value, int):
+        return SymInt(value, OPAQUE, ATOM, free)
+    return SymFloat(value, OPAQUE, ATOM, free)
 
 
 def _linear(v: Any) -> tuple[dict[str, tuple[Any, int]], int] | None:

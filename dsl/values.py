@@ -167,9 +167,18 @@ _BUILTIN_FUNCS: dict[str, Callable[..., Any]] = {
     "round": _round,
     "make_divisible": _make_divisible,
 }
-#: The builtins whose result stays an expression of symbols in emitted code; the others need
-#: their arguments' values (and bake them).
-_SYMBOLIC_FUNCS = ("min", "max", "int")
+#: The builtins whose result stays an expression of symbols in emitted code, and the Python that
+#: computes it there (``_make_divisible`` is a helper the emitted module defines, identical to
+#: :func:`_make_divisible`); the others need their arguments' values (and bake them).
+_SYMBOLIC_FUNCS = {
+    "min": "min",
+    "max": "max",
+    "int": "int",
+    "ceil": "math.ceil",
+    "floor": "math.floor",
+    "round": "round",
+    "make_divisible": "_make_divisible",
+}
 
 
 class Evaluator:
@@ -263,7 +272,9 @@ class Evaluator:
                 value = _BUILTIN_FUNCS[f](*(concrete(v) for v in vals))
             except (TypeError, ValueError, OverflowError, ZeroDivisionError) as err:
                 raise ArchcError.at(e.span, f"{f}(): {err}") from None
-            return call(f, vals, value) if f in _SYMBOLIC_FUNCS else value  # type: ignore[no-any-return]
+            if f in _SYMBOLIC_FUNCS:
+                return call(_SYMBOLIC_FUNCS[f], vals, value)  # type: ignore[no-any-return]
+            return value  # type: ignore[no-any-return]
         op = self.ops(f)
         if op is not None:  # an op with arguments, as a value: norm=groupnorm(32)
             return OpRef(op, tuple((a.name, self.ev(a.value, env)) for a in args))

@@ -12,41 +12,17 @@ import torch
 from torch import nn
 
 
+def _make_divisible(v: float, divisor: int = 8, min_value: float | None = None) -> int:
+    """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at
+    least ``min_value`` (default ``divisor``), never more than 10% below ``v``."""
+    low = divisor if min_value is None else min_value
+    new = max(int(low), int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
 class MnasInvertedResidual(nn.Module):
     """Block ``mnas_inverted_residual(out, kernel, stride, expansion,
-    momentum=0.0003)`` (specs/mnasnet.arch:7). Built for out=24, stride=2.
-    """
-
-    def __init__(self, kernel: int, expansion: int, momentum: float = 0.0003) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(16, 16 * expansion, kernel_size=1, bias=False),
-            nn.BatchNorm2d(16 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                16 * expansion,
-                16 * expansion,
-                kernel_size=kernel,
-                stride=2,
-                padding=kernel // 2,
-                groups=16 * expansion,
-                bias=False,
-            ),
-            nn.BatchNorm2d(16 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(16 * expansion, 24, kernel_size=1, bias=False),
-            nn.BatchNorm2d(24, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.layers(x)
-        return y
-
-
-class MnasInvertedResidual2(nn.Module):
-    """Block ``mnas_inverted_residual(out, kernel, stride, expansion,
-    momentum=0.0003)`` (specs/mnasnet.arch:7). A variant for the instances like
-    ``layers.8.1``.
+    momentum=0.0003)`` (specs/mnasnet.arch:7).
     """
 
     def __init__(
@@ -81,169 +57,7 @@ class MnasInvertedResidual2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.layers(x)
-        if self.apply_residual:
-            out = y + x
-        else:
-            out = y
-        return out
-
-
-class MnasInvertedResidual3(nn.Module):
-    """Block ``mnas_inverted_residual(out, kernel, stride, expansion,
-    momentum=0.0003)`` (specs/mnasnet.arch:7). A variant for the instances like
-    ``layers.9.0``, built for out=40, stride=2.
-    """
-
-    def __init__(self, kernel: int, expansion: int, momentum: float = 0.0003) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(24, 24 * expansion, kernel_size=1, bias=False),
-            nn.BatchNorm2d(24 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                24 * expansion,
-                24 * expansion,
-                kernel_size=kernel,
-                stride=2,
-                padding=kernel // 2,
-                groups=24 * expansion,
-                bias=False,
-            ),
-            nn.BatchNorm2d(24 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(24 * expansion, 40, kernel_size=1, bias=False),
-            nn.BatchNorm2d(40, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.layers(x)
-        return y
-
-
-class MnasInvertedResidual4(nn.Module):
-    """Block ``mnas_inverted_residual(out, kernel, stride, expansion,
-    momentum=0.0003)`` (specs/mnasnet.arch:7). A variant for the instances like
-    ``layers.10.0``, built for out=80, stride=2.
-    """
-
-    def __init__(self, kernel: int, expansion: int, momentum: float = 0.0003) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(40, 40 * expansion, kernel_size=1, bias=False),
-            nn.BatchNorm2d(40 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                40 * expansion,
-                40 * expansion,
-                kernel_size=kernel,
-                stride=2,
-                padding=kernel // 2,
-                groups=40 * expansion,
-                bias=False,
-            ),
-            nn.BatchNorm2d(40 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(40 * expansion, 80, kernel_size=1, bias=False),
-            nn.BatchNorm2d(80, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.layers(x)
-        return y
-
-
-class MnasInvertedResidual5(nn.Module):
-    """Block ``mnas_inverted_residual(out, kernel, stride, expansion,
-    momentum=0.0003)`` (specs/mnasnet.arch:7). A variant for the instances like
-    ``layers.11.0``, built for out=96, stride=1.
-    """
-
-    def __init__(self, kernel: int, expansion: int, momentum: float = 0.0003) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(80, 80 * expansion, kernel_size=1, bias=False),
-            nn.BatchNorm2d(80 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                80 * expansion,
-                80 * expansion,
-                kernel_size=kernel,
-                padding=kernel // 2,
-                groups=80 * expansion,
-                bias=False,
-            ),
-            nn.BatchNorm2d(80 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(80 * expansion, 96, kernel_size=1, bias=False),
-            nn.BatchNorm2d(96, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.layers(x)
-        return y
-
-
-class MnasInvertedResidual6(nn.Module):
-    """Block ``mnas_inverted_residual(out, kernel, stride, expansion,
-    momentum=0.0003)`` (specs/mnasnet.arch:7). A variant for the instances like
-    ``layers.12.0``, built for out=192, stride=2.
-    """
-
-    def __init__(self, kernel: int, expansion: int, momentum: float = 0.0003) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(96, 96 * expansion, kernel_size=1, bias=False),
-            nn.BatchNorm2d(96 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                96 * expansion,
-                96 * expansion,
-                kernel_size=kernel,
-                stride=2,
-                padding=kernel // 2,
-                groups=96 * expansion,
-                bias=False,
-            ),
-            nn.BatchNorm2d(96 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(96 * expansion, 192, kernel_size=1, bias=False),
-            nn.BatchNorm2d(192, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.layers(x)
-        return y
-
-
-class MnasInvertedResidual7(nn.Module):
-    """Block ``mnas_inverted_residual(out, kernel, stride, expansion,
-    momentum=0.0003)`` (specs/mnasnet.arch:7). A variant for the instances like
-    ``layers.13.0``, built for out=320, stride=1.
-    """
-
-    def __init__(self, kernel: int, expansion: int, momentum: float = 0.0003) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(192, 192 * expansion, kernel_size=1, bias=False),
-            nn.BatchNorm2d(192 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                192 * expansion,
-                192 * expansion,
-                kernel_size=kernel,
-                padding=kernel // 2,
-                groups=192 * expansion,
-                bias=False,
-            ),
-            nn.BatchNorm2d(192 * expansion, momentum=momentum),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(192 * expansion, 320, kernel_size=1, bias=False),
-            nn.BatchNorm2d(320, momentum=momentum),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.layers(x)
-        return y
+        return y + x if self.apply_residual else y
 
 
 class Mnasnet10(nn.Module):
@@ -253,48 +67,168 @@ class Mnasnet10(nn.Module):
 
     def __init__(
         self,
+        alpha: float = 1.0,
         dropout: float = 0.2,
         num_classes: int = 1000,
         momentum: float = 0.0003,
     ) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(32, momentum=momentum),
+            nn.Conv2d(
+                3,
+                _make_divisible(32 * alpha),
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                bias=False,
+            ),
+            nn.BatchNorm2d(_make_divisible(32 * alpha), momentum=momentum),
             nn.ReLU(inplace=True),
-            nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False),
-            nn.BatchNorm2d(32, momentum=momentum),
+            nn.Conv2d(
+                _make_divisible(32 * alpha),
+                _make_divisible(32 * alpha),
+                kernel_size=3,
+                padding=1,
+                groups=_make_divisible(32 * alpha),
+                bias=False,
+            ),
+            nn.BatchNorm2d(_make_divisible(32 * alpha), momentum=momentum),
             nn.ReLU(inplace=True),
-            nn.Conv2d(32, 16, kernel_size=1, bias=False),
-            nn.BatchNorm2d(16, momentum=momentum),
+            nn.Conv2d(
+                _make_divisible(32 * alpha),
+                _make_divisible(16 * alpha),
+                kernel_size=1,
+                bias=False,
+            ),
+            nn.BatchNorm2d(_make_divisible(16 * alpha), momentum=momentum),
             nn.Sequential(
-                MnasInvertedResidual(3, 3, momentum=momentum),
-                MnasInvertedResidual2(24, 24, 3, 1, 3, momentum=momentum),
-                MnasInvertedResidual2(24, 24, 3, 1, 3, momentum=momentum),
+                MnasInvertedResidual(
+                    _make_divisible(16 * alpha),
+                    _make_divisible(24 * alpha),
+                    3,
+                    2,
+                    3,
+                    momentum=momentum,
+                ),
+                MnasInvertedResidual(
+                    _make_divisible(24 * alpha),
+                    _make_divisible(24 * alpha),
+                    3,
+                    1,
+                    3,
+                    momentum=momentum,
+                ),
+                MnasInvertedResidual(
+                    _make_divisible(24 * alpha),
+                    _make_divisible(24 * alpha),
+                    3,
+                    1,
+                    3,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MnasInvertedResidual3(5, 3, momentum=momentum),
-                MnasInvertedResidual2(40, 40, 5, 1, 3, momentum=momentum),
-                MnasInvertedResidual2(40, 40, 5, 1, 3, momentum=momentum),
+                MnasInvertedResidual(
+                    _make_divisible(24 * alpha),
+                    _make_divisible(40 * alpha),
+                    5,
+                    2,
+                    3,
+                    momentum=momentum,
+                ),
+                MnasInvertedResidual(
+                    _make_divisible(40 * alpha),
+                    _make_divisible(40 * alpha),
+                    5,
+                    1,
+                    3,
+                    momentum=momentum,
+                ),
+                MnasInvertedResidual(
+                    _make_divisible(40 * alpha),
+                    _make_divisible(40 * alpha),
+                    5,
+                    1,
+                    3,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MnasInvertedResidual4(5, 6, momentum=momentum),
-                MnasInvertedResidual2(80, 80, 5, 1, 6, momentum=momentum),
-                MnasInvertedResidual2(80, 80, 5, 1, 6, momentum=momentum),
+                MnasInvertedResidual(
+                    _make_divisible(40 * alpha),
+                    _make_divisible(80 * alpha),
+                    5,
+                    2,
+                    6,
+                    momentum=momentum,
+                ),
+                MnasInvertedResidual(
+                    _make_divisible(80 * alpha),
+                    _make_divisible(80 * alpha),
+                    5,
+                    1,
+                    6,
+                    momentum=momentum,
+                ),
+                MnasInvertedResidual(
+                    _make_divisible(80 * alpha),
+                    _make_divisible(80 * alpha),
+                    5,
+                    1,
+                    6,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MnasInvertedResidual5(3, 6, momentum=momentum),
-                MnasInvertedResidual2(96, 96, 3, 1, 6, momentum=momentum),
+                MnasInvertedResidual(
+                    _make_divisible(80 * alpha),
+                    _make_divisible(96 * alpha),
+                    3,
+                    1,
+                    6,
+                    momentum=momentum,
+                ),
+                MnasInvertedResidual(
+                    _make_divisible(96 * alpha),
+                    _make_divisible(96 * alpha),
+                    3,
+                    1,
+                    6,
+                    momentum=momentum,
+                ),
             ),
             nn.Sequential(
-                MnasInvertedResidual6(5, 6, momentum=momentum),
+                MnasInvertedResidual(
+                    _make_divisible(96 * alpha),
+                    _make_divisible(192 * alpha),
+                    5,
+                    2,
+                    6,
+                    momentum=momentum,
+                ),
                 *(
-                    MnasInvertedResidual2(192, 192, 5, 1, 6, momentum=momentum)
+                    MnasInvertedResidual(
+                        _make_divisible(192 * alpha),
+                        _make_divisible(192 * alpha),
+                        5,
+                        1,
+                        6,
+                        momentum=momentum,
+                    )
                     for _ in range(3)
                 ),
             ),
-            nn.Sequential(MnasInvertedResidual7(3, 6, momentum=momentum)),
-            nn.Conv2d(320, 1280, kernel_size=1, bias=False),
+            nn.Sequential(
+                MnasInvertedResidual(
+                    _make_divisible(192 * alpha),
+                    _make_divisible(320 * alpha),
+                    3,
+                    1,
+                    6,
+                    momentum=momentum,
+                ),
+            ),
+            nn.Conv2d(_make_divisible(320 * alpha), 1280, kernel_size=1, bias=False),
             nn.BatchNorm2d(1280, momentum=momentum),
             nn.ReLU(inplace=True),
         )

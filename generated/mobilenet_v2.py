@@ -13,101 +13,17 @@ import torch
 from torch import nn
 
 
+def _make_divisible(v: float, divisor: int = 8, min_value: float | None = None) -> int:
+    """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at
+    least ``min_value`` (default ``divisor``), never more than 10% below ``v``."""
+    low = divisor if min_value is None else min_value
+    new = max(int(low), int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
 class InvertedResidual(nn.Module):
     """Block ``inverted_residual(out, stride=1, t=6, norm=bn, act=relu6)``
-    (specs/mobilenet.arch:18). Built for out=16, stride=1.
-    """
-
-    def __init__(
-        self,
-        t: int = 6,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU6,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(32, 32 * t, kernel_size=1, bias=False),
-                        norm(32 * t),
-                        act(),
-                    ),
-                ]
-                if t != 1
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    32 * t if t != 1 else 32,
-                    32 * t,
-                    kernel_size=3,
-                    padding=1,
-                    groups=32 * t,
-                    bias=False,
-                ),
-                norm(32 * t),
-                act(),
-            ),
-            nn.Conv2d(32 * t, 16, kernel_size=1, bias=False),
-            norm(16),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        return y
-
-
-class InvertedResidual2(nn.Module):
-    """Block ``inverted_residual(out, stride=1, t=6, norm=bn, act=relu6)``
-    (specs/mobilenet.arch:18). A variant for the instances like ``features.2``,
-    built for out=24, stride=2.
-    """
-
-    def __init__(
-        self,
-        t: int = 6,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU6,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(16, 16 * t, kernel_size=1, bias=False),
-                        norm(16 * t),
-                        act(),
-                    ),
-                ]
-                if t != 1
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    16 * t if t != 1 else 16,
-                    16 * t,
-                    kernel_size=3,
-                    stride=2,
-                    padding=1,
-                    groups=16 * t,
-                    bias=False,
-                ),
-                norm(16 * t),
-                act(),
-            ),
-            nn.Conv2d(16 * t, 24, kernel_size=1, bias=False),
-            norm(24),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        return y
-
-
-class InvertedResidual3(nn.Module):
-    """Block ``inverted_residual(out, stride=1, t=6, norm=bn, act=relu6)``
-    (specs/mobilenet.arch:18). A variant for the instances like ``features.3``.
+    (specs/mobilenet.arch:18).
     """
 
     def __init__(
@@ -157,244 +73,7 @@ class InvertedResidual3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidual4(nn.Module):
-    """Block ``inverted_residual(out, stride=1, t=6, norm=bn, act=relu6)``
-    (specs/mobilenet.arch:18). A variant for the instances like ``features.4``,
-    built for out=32, stride=2.
-    """
-
-    def __init__(
-        self,
-        t: int = 6,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU6,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(24, 24 * t, kernel_size=1, bias=False),
-                        norm(24 * t),
-                        act(),
-                    ),
-                ]
-                if t != 1
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    24 * t if t != 1 else 24,
-                    24 * t,
-                    kernel_size=3,
-                    stride=2,
-                    padding=1,
-                    groups=24 * t,
-                    bias=False,
-                ),
-                norm(24 * t),
-                act(),
-            ),
-            nn.Conv2d(24 * t, 32, kernel_size=1, bias=False),
-            norm(32),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        return y
-
-
-class InvertedResidual5(nn.Module):
-    """Block ``inverted_residual(out, stride=1, t=6, norm=bn, act=relu6)``
-    (specs/mobilenet.arch:18). A variant for the instances like ``features.7``,
-    built for out=64, stride=2.
-    """
-
-    def __init__(
-        self,
-        t: int = 6,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU6,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(32, 32 * t, kernel_size=1, bias=False),
-                        norm(32 * t),
-                        act(),
-                    ),
-                ]
-                if t != 1
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    32 * t if t != 1 else 32,
-                    32 * t,
-                    kernel_size=3,
-                    stride=2,
-                    padding=1,
-                    groups=32 * t,
-                    bias=False,
-                ),
-                norm(32 * t),
-                act(),
-            ),
-            nn.Conv2d(32 * t, 64, kernel_size=1, bias=False),
-            norm(64),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        return y
-
-
-class InvertedResidual6(nn.Module):
-    """Block ``inverted_residual(out, stride=1, t=6, norm=bn, act=relu6)``
-    (specs/mobilenet.arch:18). A variant for the instances like ``features.11``,
-    built for out=96, stride=1.
-    """
-
-    def __init__(
-        self,
-        t: int = 6,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU6,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(64, 64 * t, kernel_size=1, bias=False),
-                        norm(64 * t),
-                        act(),
-                    ),
-                ]
-                if t != 1
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    64 * t if t != 1 else 64,
-                    64 * t,
-                    kernel_size=3,
-                    padding=1,
-                    groups=64 * t,
-                    bias=False,
-                ),
-                norm(64 * t),
-                act(),
-            ),
-            nn.Conv2d(64 * t, 96, kernel_size=1, bias=False),
-            norm(96),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        return y
-
-
-class InvertedResidual7(nn.Module):
-    """Block ``inverted_residual(out, stride=1, t=6, norm=bn, act=relu6)``
-    (specs/mobilenet.arch:18). A variant for the instances like ``features.14``,
-    built for out=160, stride=2.
-    """
-
-    def __init__(
-        self,
-        t: int = 6,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU6,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(96, 96 * t, kernel_size=1, bias=False),
-                        norm(96 * t),
-                        act(),
-                    ),
-                ]
-                if t != 1
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    96 * t if t != 1 else 96,
-                    96 * t,
-                    kernel_size=3,
-                    stride=2,
-                    padding=1,
-                    groups=96 * t,
-                    bias=False,
-                ),
-                norm(96 * t),
-                act(),
-            ),
-            nn.Conv2d(96 * t, 160, kernel_size=1, bias=False),
-            norm(160),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        return y
-
-
-class InvertedResidual8(nn.Module):
-    """Block ``inverted_residual(out, stride=1, t=6, norm=bn, act=relu6)``
-    (specs/mobilenet.arch:18). A variant for the instances like ``features.17``,
-    built for out=320, stride=1.
-    """
-
-    def __init__(
-        self,
-        t: int = 6,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU6,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(160, 160 * t, kernel_size=1, bias=False),
-                        norm(160 * t),
-                        act(),
-                    ),
-                ]
-                if t != 1
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    160 * t if t != 1 else 160,
-                    160 * t,
-                    kernel_size=3,
-                    padding=1,
-                    groups=160 * t,
-                    bias=False,
-                ),
-                norm(160 * t),
-                act(),
-            ),
-            nn.Conv2d(160 * t, 320, kernel_size=1, bias=False),
-            norm(320),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        return y
+        return x + y if self.use_res_connect else y
 
 
 class MobilenetV2(nn.Module):
@@ -404,6 +83,7 @@ class MobilenetV2(nn.Module):
 
     def __init__(
         self,
+        width_mult: float = 1.0,
         dropout: float = 0.2,
         num_classes: int = 1000,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
@@ -412,35 +92,130 @@ class MobilenetV2(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-                norm(32),
+                nn.Conv2d(
+                    3,
+                    _make_divisible(32 * width_mult),
+                    kernel_size=3,
+                    stride=2,
+                    padding=1,
+                    bias=False,
+                ),
+                norm(_make_divisible(32 * width_mult)),
                 act(),
             ),
-            InvertedResidual(t=1, norm=norm, act=act),
-            InvertedResidual2(norm=norm, act=act),
-            InvertedResidual3(24, 24, norm=norm, act=act),
-            InvertedResidual4(norm=norm, act=act),
-            InvertedResidual3(32, 32, norm=norm, act=act),
-            InvertedResidual3(32, 32, norm=norm, act=act),
-            InvertedResidual5(norm=norm, act=act),
-            *(InvertedResidual3(64, 64, norm=norm, act=act) for _ in range(3)),
-            InvertedResidual6(norm=norm, act=act),
-            InvertedResidual3(96, 96, norm=norm, act=act),
-            InvertedResidual3(96, 96, norm=norm, act=act),
-            InvertedResidual7(norm=norm, act=act),
-            InvertedResidual3(160, 160, norm=norm, act=act),
-            InvertedResidual3(160, 160, norm=norm, act=act),
-            InvertedResidual8(norm=norm, act=act),
+            InvertedResidual(
+                _make_divisible(32 * width_mult),
+                _make_divisible(16 * width_mult),
+                t=1,
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(16 * width_mult),
+                _make_divisible(24 * width_mult),
+                stride=2,
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(24 * width_mult),
+                _make_divisible(24 * width_mult),
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(24 * width_mult),
+                _make_divisible(32 * width_mult),
+                stride=2,
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(32 * width_mult),
+                _make_divisible(32 * width_mult),
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(32 * width_mult),
+                _make_divisible(32 * width_mult),
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(32 * width_mult),
+                _make_divisible(64 * width_mult),
+                stride=2,
+                norm=norm,
+                act=act,
+            ),
+            *(
+                InvertedResidual(
+                    _make_divisible(64 * width_mult),
+                    _make_divisible(64 * width_mult),
+                    norm=norm,
+                    act=act,
+                )
+                for _ in range(3)
+            ),
+            InvertedResidual(
+                _make_divisible(64 * width_mult),
+                _make_divisible(96 * width_mult),
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(96 * width_mult),
+                _make_divisible(96 * width_mult),
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(96 * width_mult),
+                _make_divisible(96 * width_mult),
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(96 * width_mult),
+                _make_divisible(160 * width_mult),
+                stride=2,
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(160 * width_mult),
+                _make_divisible(160 * width_mult),
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(160 * width_mult),
+                _make_divisible(160 * width_mult),
+                norm=norm,
+                act=act,
+            ),
+            InvertedResidual(
+                _make_divisible(160 * width_mult),
+                _make_divisible(320 * width_mult),
+                norm=norm,
+                act=act,
+            ),
             nn.Sequential(
-                nn.Conv2d(320, 1280, kernel_size=1, bias=False),
-                norm(1280),
+                nn.Conv2d(
+                    _make_divisible(320 * width_mult),
+                    _make_divisible(1280 * max(1.0, width_mult)),
+                    kernel_size=1,
+                    bias=False,
+                ),
+                norm(_make_divisible(1280 * max(1.0, width_mult))),
                 act(),
             ),
         )
         self.gap = nn.AdaptiveAvgPool2d((1, 1))
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
-            nn.Linear(1280, num_classes),
+            nn.Linear(_make_divisible(1280 * max(1.0, width_mult)), num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

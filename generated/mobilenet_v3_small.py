@@ -15,6 +15,14 @@ import torch
 from torch import nn
 
 
+def _make_divisible(v: float, divisor: int = 8, min_value: float | None = None) -> int:
+    """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at
+    least ``min_value`` (default ``divisor``), never more than 10% below ``v``."""
+    low = divisor if min_value is None else min_value
+    new = max(int(low), int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
 class SqueezeExcitation(nn.Module):
     """Block ``squeeze_excitation(squeeze_channels, activation=relu,
     scale_activation=sigmoid)`` (specs/mobilenet.arch:11).
@@ -45,101 +53,14 @@ class SqueezeExcitation(nn.Module):
 
 class InvertedResidualV3(nn.Module):
     """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). Built for expanded=16, out=16,
-    stride=2.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(
-                    16,
-                    16,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    groups=16,
-                    bias=False,
-                ),
-                norm(16),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(16, 8, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(16, 16, kernel_size=1, bias=False), norm(16)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV32(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.2``, built for expanded=72, out=24, stride=2.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(16, 72, kernel_size=1, bias=False),
-                norm(72),
-                act(),
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    72,
-                    72,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    groups=72,
-                    bias=False,
-                ),
-                norm(72),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(72, 24, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(72, 24, kernel_size=1, bias=False), norm(24)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV33(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.3``, built for expanded=88.
+    norm=bn)`` (specs/mobilenet.arch:28).
     """
 
     def __init__(
         self,
         in_channels: int,
         kernel: int,
+        expanded: int,
         out: int,
         use_se: bool,
         act: Callable[..., nn.Module],
@@ -152,359 +73,47 @@ class InvertedResidualV33(nn.Module):
             *(
                 [
                     nn.Sequential(
-                        nn.Conv2d(in_channels, 88, kernel_size=1, bias=False),
-                        norm(88),
+                        nn.Conv2d(in_channels, expanded, kernel_size=1, bias=False),
+                        norm(expanded),
                         act(),
                     ),
                 ]
-                if in_channels != 88
+                if in_channels != expanded
                 else []
             ),
             nn.Sequential(
                 nn.Conv2d(
-                    88 if in_channels != 88 else in_channels,
-                    88,
+                    expanded,
+                    expanded,
                     kernel_size=kernel,
                     stride=stride,
                     padding=(kernel - 1) // 2,
-                    groups=88,
+                    groups=expanded,
                     bias=False,
                 ),
-                norm(88),
+                norm(expanded),
                 act(),
             ),
-            *(
-                [SqueezeExcitation(88, 24, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(88, out, kernel_size=1, bias=False), norm(out)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidualV34(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.4``, built for expanded=96, out=40, stride=2.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(24, 96, kernel_size=1, bias=False),
-                norm(96),
-                act(),
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    96,
-                    96,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    groups=96,
-                    bias=False,
-                ),
-                norm(96),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(96, 24, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(96, 40, kernel_size=1, bias=False), norm(40)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV35(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.5``, built for expanded=240.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel: int,
-        out: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        stride: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.use_res_connect = stride == 1 and in_channels == out
-        self.block = nn.Sequential(
             *(
                 [
-                    nn.Sequential(
-                        nn.Conv2d(in_channels, 240, kernel_size=1, bias=False),
-                        norm(240),
-                        act(),
+                    SqueezeExcitation(
+                        expanded,
+                        _make_divisible(expanded // 4, 8),
+                        scale_activation=nn.Hardsigmoid,
                     ),
                 ]
-                if in_channels != 240
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    240 if in_channels != 240 else in_channels,
-                    240,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    groups=240,
-                    bias=False,
-                ),
-                norm(240),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(240, 64, scale_activation=nn.Hardsigmoid)]
                 if use_se
                 else []
             ),
-            nn.Sequential(nn.Conv2d(240, out, kernel_size=1, bias=False), norm(out)),
+            nn.Sequential(
+                nn.Conv2d(expanded, out, kernel_size=1, bias=False),
+                norm(out),
+            ),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidualV36(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.7``, built for expanded=120, out=48, stride=1.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(40, 120, kernel_size=1, bias=False),
-                norm(120),
-                act(),
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    120,
-                    120,
-                    kernel_size=kernel,
-                    padding=(kernel - 1) // 2,
-                    groups=120,
-                    bias=False,
-                ),
-                norm(120),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(120, 32, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(120, 48, kernel_size=1, bias=False), norm(48)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV37(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.8``, built for expanded=144.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel: int,
-        out: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        stride: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.use_res_connect = stride == 1 and in_channels == out
-        self.block = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(in_channels, 144, kernel_size=1, bias=False),
-                        norm(144),
-                        act(),
-                    ),
-                ]
-                if in_channels != 144
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    144 if in_channels != 144 else in_channels,
-                    144,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    groups=144,
-                    bias=False,
-                ),
-                norm(144),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(144, 40, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(144, out, kernel_size=1, bias=False), norm(out)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidualV38(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.9``, built for expanded=288, out=96, stride=2.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(48, 288, kernel_size=1, bias=False),
-                norm(288),
-                act(),
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    288,
-                    288,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    groups=288,
-                    bias=False,
-                ),
-                norm(288),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(288, 72, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(288, 96, kernel_size=1, bias=False), norm(96)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV39(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.10``, built for expanded=576.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel: int,
-        out: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        stride: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.use_res_connect = stride == 1 and in_channels == out
-        self.block = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(in_channels, 576, kernel_size=1, bias=False),
-                        norm(576),
-                        act(),
-                    ),
-                ]
-                if in_channels != 576
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    576 if in_channels != 576 else in_channels,
-                    576,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    groups=576,
-                    bias=False,
-                ),
-                norm(576),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(576, 144, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(576, out, kernel_size=1, bias=False), norm(out)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
+        return x + y if self.use_res_connect else y
 
 
 class MobilenetV3Small(nn.Module):
@@ -514,44 +123,157 @@ class MobilenetV3Small(nn.Module):
 
     def __init__(
         self,
+        width_mult: float = 1.0,
         dropout: float = 0.2,
         num_classes: int = 1000,
-        norm: Callable[..., nn.Module] = partial(
-            nn.BatchNorm2d,
-            eps=0.001,
-            momentum=0.01,
-        ),
+        norm: Callable[..., nn.Module] | None = None,
     ) -> None:
         super().__init__()
+        if norm is None:
+            norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
         self.features = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1, bias=False),
-                norm(16),
+                nn.Conv2d(
+                    3,
+                    _make_divisible(16 * width_mult),
+                    kernel_size=3,
+                    stride=2,
+                    padding=1,
+                    bias=False,
+                ),
+                norm(_make_divisible(16 * width_mult)),
                 nn.Hardswish(inplace=True),
             ),
-            InvertedResidualV3(3, True, nn.ReLU, norm=norm),
-            InvertedResidualV32(3, False, nn.ReLU, norm=norm),
-            InvertedResidualV33(24, 3, 24, False, nn.ReLU, 1, norm=norm),
-            InvertedResidualV34(5, True, nn.Hardswish, norm=norm),
-            InvertedResidualV35(40, 5, 40, True, nn.Hardswish, 1, norm=norm),
-            InvertedResidualV35(40, 5, 40, True, nn.Hardswish, 1, norm=norm),
-            InvertedResidualV36(5, True, nn.Hardswish, norm=norm),
-            InvertedResidualV37(48, 5, 48, True, nn.Hardswish, 1, norm=norm),
-            InvertedResidualV38(5, True, nn.Hardswish, norm=norm),
-            InvertedResidualV39(96, 5, 96, True, nn.Hardswish, 1, norm=norm),
-            InvertedResidualV39(96, 5, 96, True, nn.Hardswish, 1, norm=norm),
+            InvertedResidualV3(
+                _make_divisible(16 * width_mult),
+                3,
+                _make_divisible(16 * width_mult),
+                _make_divisible(16 * width_mult),
+                True,
+                nn.ReLU,
+                2,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(16 * width_mult),
+                3,
+                _make_divisible(72 * width_mult),
+                _make_divisible(24 * width_mult),
+                False,
+                nn.ReLU,
+                2,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(24 * width_mult),
+                3,
+                _make_divisible(88 * width_mult),
+                _make_divisible(24 * width_mult),
+                False,
+                nn.ReLU,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(24 * width_mult),
+                5,
+                _make_divisible(96 * width_mult),
+                _make_divisible(40 * width_mult),
+                True,
+                nn.Hardswish,
+                2,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(40 * width_mult),
+                5,
+                _make_divisible(240 * width_mult),
+                _make_divisible(40 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(40 * width_mult),
+                5,
+                _make_divisible(240 * width_mult),
+                _make_divisible(40 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(40 * width_mult),
+                5,
+                _make_divisible(120 * width_mult),
+                _make_divisible(48 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(48 * width_mult),
+                5,
+                _make_divisible(144 * width_mult),
+                _make_divisible(48 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(48 * width_mult),
+                5,
+                _make_divisible(288 * width_mult),
+                _make_divisible(96 * width_mult),
+                True,
+                nn.Hardswish,
+                2,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(96 * width_mult),
+                5,
+                _make_divisible(576 * width_mult),
+                _make_divisible(96 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(96 * width_mult),
+                5,
+                _make_divisible(576 * width_mult),
+                _make_divisible(96 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
             nn.Sequential(
-                nn.Conv2d(96, 576, kernel_size=1, bias=False),
-                norm(576),
+                nn.Conv2d(
+                    _make_divisible(96 * width_mult),
+                    6 * _make_divisible(96 * width_mult),
+                    kernel_size=1,
+                    bias=False,
+                ),
+                norm(6 * _make_divisible(96 * width_mult)),
                 nn.Hardswish(inplace=True),
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.classifier = nn.Sequential(
-            nn.Linear(576, 1024),
+            nn.Linear(
+                6 * _make_divisible(96 * width_mult),
+                _make_divisible(1024 * width_mult),
+            ),
             nn.Hardswish(inplace=True),
             nn.Dropout(dropout),
-            nn.Linear(1024, num_classes),
+            nn.Linear(_make_divisible(1024 * width_mult), num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,14 @@ import torch
 from torch import nn
 
 
+def _make_divisible(v: float, divisor: int = 8, min_value: float | None = None) -> int:
+    """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at
+    least ``min_value`` (default ``divisor``), never more than 10% below ``v``."""
+    low = divisor if min_value is None else min_value
+    new = max(int(low), int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
 class SqueezeExcitation(nn.Module):
     """Block ``squeeze_excitation(squeeze_channels, activation=relu,
     scale_activation=sigmoid)`` (specs/mobilenet.arch:11).
@@ -44,13 +52,14 @@ class SqueezeExcitation(nn.Module):
 
 class InvertedResidualV3(nn.Module):
     """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). Built for expanded=16.
+    norm=bn)`` (specs/mobilenet.arch:28).
     """
 
     def __init__(
         self,
         in_channels: int,
         kernel: int,
+        expanded: int,
         out: int,
         use_se: bool,
         act: Callable[..., nn.Module],
@@ -63,631 +72,47 @@ class InvertedResidualV3(nn.Module):
             *(
                 [
                     nn.Sequential(
-                        nn.Conv2d(in_channels, 16, kernel_size=1, bias=False),
-                        norm(16),
+                        nn.Conv2d(in_channels, expanded, kernel_size=1, bias=False),
+                        norm(expanded),
                         act(),
                     ),
                 ]
-                if in_channels != 16
+                if in_channels != expanded
                 else []
             ),
             nn.Sequential(
                 nn.Conv2d(
-                    16 if in_channels != 16 else in_channels,
-                    16,
+                    expanded,
+                    expanded,
                     kernel_size=kernel,
                     stride=stride,
                     padding=(kernel - 1) // 2,
-                    groups=16,
+                    groups=expanded,
                     bias=False,
                 ),
-                norm(16),
+                norm(expanded),
                 act(),
             ),
-            *(
-                [SqueezeExcitation(16, 8, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(16, out, kernel_size=1, bias=False), norm(out)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidualV32(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.2``, built for expanded=64, out=24, stride=2.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(16, 64, kernel_size=1, bias=False),
-                norm(64),
-                act(),
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    64,
-                    64,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    groups=64,
-                    bias=False,
-                ),
-                norm(64),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(64, 16, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(64, 24, kernel_size=1, bias=False), norm(24)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV33(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.3``, built for expanded=72.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel: int,
-        out: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        stride: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.use_res_connect = stride == 1 and in_channels == out
-        self.block = nn.Sequential(
             *(
                 [
-                    nn.Sequential(
-                        nn.Conv2d(in_channels, 72, kernel_size=1, bias=False),
-                        norm(72),
-                        act(),
+                    SqueezeExcitation(
+                        expanded,
+                        _make_divisible(expanded // 4, 8),
+                        scale_activation=nn.Hardsigmoid,
                     ),
                 ]
-                if in_channels != 72
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    72 if in_channels != 72 else in_channels,
-                    72,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    groups=72,
-                    bias=False,
-                ),
-                norm(72),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(72, 24, scale_activation=nn.Hardsigmoid)]
                 if use_se
                 else []
             ),
-            nn.Sequential(nn.Conv2d(72, out, kernel_size=1, bias=False), norm(out)),
+            nn.Sequential(
+                nn.Conv2d(expanded, out, kernel_size=1, bias=False),
+                norm(out),
+            ),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidualV34(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.4``, built for expanded=72, out=40, stride=2.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(24, 72, kernel_size=1, bias=False),
-                norm(72),
-                act(),
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    72,
-                    72,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    groups=72,
-                    bias=False,
-                ),
-                norm(72),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(72, 24, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(72, 40, kernel_size=1, bias=False), norm(40)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV35(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.5``, built for expanded=120.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel: int,
-        out: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        stride: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.use_res_connect = stride == 1 and in_channels == out
-        self.block = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(in_channels, 120, kernel_size=1, bias=False),
-                        norm(120),
-                        act(),
-                    ),
-                ]
-                if in_channels != 120
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    120 if in_channels != 120 else in_channels,
-                    120,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    groups=120,
-                    bias=False,
-                ),
-                norm(120),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(120, 32, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(120, out, kernel_size=1, bias=False), norm(out)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidualV36(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.7``, built for expanded=240, out=80, stride=2.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(40, 240, kernel_size=1, bias=False),
-                norm(240),
-                act(),
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    240,
-                    240,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    groups=240,
-                    bias=False,
-                ),
-                norm(240),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(240, 64, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(240, 80, kernel_size=1, bias=False), norm(80)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV37(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.8``, built for expanded=200.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel: int,
-        out: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        stride: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.use_res_connect = stride == 1 and in_channels == out
-        self.block = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(in_channels, 200, kernel_size=1, bias=False),
-                        norm(200),
-                        act(),
-                    ),
-                ]
-                if in_channels != 200
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    200 if in_channels != 200 else in_channels,
-                    200,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    groups=200,
-                    bias=False,
-                ),
-                norm(200),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(200, 48, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(200, out, kernel_size=1, bias=False), norm(out)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidualV38(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.9``, built for expanded=184.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel: int,
-        out: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        stride: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.use_res_connect = stride == 1 and in_channels == out
-        self.block = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(in_channels, 184, kernel_size=1, bias=False),
-                        norm(184),
-                        act(),
-                    ),
-                ]
-                if in_channels != 184
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    184 if in_channels != 184 else in_channels,
-                    184,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    groups=184,
-                    bias=False,
-                ),
-                norm(184),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(184, 48, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(184, out, kernel_size=1, bias=False), norm(out)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidualV39(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.11``, built for expanded=480, out=112, stride=1.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(80, 480, kernel_size=1, bias=False),
-                norm(480),
-                act(),
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    480,
-                    480,
-                    kernel_size=kernel,
-                    padding=(kernel - 1) // 2,
-                    groups=480,
-                    bias=False,
-                ),
-                norm(480),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(480, 120, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(480, 112, kernel_size=1, bias=False), norm(112)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV310(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.12``, built for expanded=672.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel: int,
-        out: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        stride: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.use_res_connect = stride == 1 and in_channels == out
-        self.block = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(in_channels, 672, kernel_size=1, bias=False),
-                        norm(672),
-                        act(),
-                    ),
-                ]
-                if in_channels != 672
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    672 if in_channels != 672 else in_channels,
-                    672,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    groups=672,
-                    bias=False,
-                ),
-                norm(672),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(672, 168, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(672, out, kernel_size=1, bias=False), norm(out)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
-
-
-class InvertedResidualV311(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.13``, built for expanded=672, out=160, stride=2.
-    """
-
-    def __init__(
-        self,
-        kernel: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(
-                nn.Conv2d(112, 672, kernel_size=1, bias=False),
-                norm(672),
-                act(),
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    672,
-                    672,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    groups=672,
-                    bias=False,
-                ),
-                norm(672),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(672, 168, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(672, 160, kernel_size=1, bias=False), norm(160)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return y
-
-
-class InvertedResidualV312(nn.Module):
-    """Block ``inverted_residual_v3(kernel, expanded, out, use_se, act, stride,
-    norm=bn)`` (specs/mobilenet.arch:28). A variant for the instances like
-    ``features.14``, built for expanded=960.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        kernel: int,
-        out: int,
-        use_se: bool,
-        act: Callable[..., nn.Module],
-        stride: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.use_res_connect = stride == 1 and in_channels == out
-        self.block = nn.Sequential(
-            *(
-                [
-                    nn.Sequential(
-                        nn.Conv2d(in_channels, 960, kernel_size=1, bias=False),
-                        norm(960),
-                        act(),
-                    ),
-                ]
-                if in_channels != 960
-                else []
-            ),
-            nn.Sequential(
-                nn.Conv2d(
-                    960 if in_channels != 960 else in_channels,
-                    960,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    groups=960,
-                    bias=False,
-                ),
-                norm(960),
-                act(),
-            ),
-            *(
-                [SqueezeExcitation(960, 240, scale_activation=nn.Hardsigmoid)]
-                if use_se
-                else []
-            ),
-            nn.Sequential(nn.Conv2d(960, out, kernel_size=1, bias=False), norm(out)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.use_res_connect:
-            out = x + y
-        else:
-            out = y
-        return out
+        return x + y if self.use_res_connect else y
 
 
 class Mobilenetv3(nn.Module):
@@ -697,48 +122,197 @@ class Mobilenetv3(nn.Module):
 
     def __init__(
         self,
+        width_mult: float = 1.0,
         dropout: float = 0.2,
         num_classes: int = 1000,
-        norm: Callable[..., nn.Module] = partial(
-            nn.BatchNorm2d,
-            eps=0.001,
-            momentum=0.01,
-        ),
+        norm: Callable[..., nn.Module] | None = None,
     ) -> None:
         super().__init__()
+        if norm is None:
+            norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
         self.features = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1, bias=False),
-                norm(16),
+                nn.Conv2d(
+                    3,
+                    _make_divisible(16 * width_mult),
+                    kernel_size=3,
+                    stride=2,
+                    padding=1,
+                    bias=False,
+                ),
+                norm(_make_divisible(16 * width_mult)),
                 nn.Hardswish(inplace=True),
             ),
-            InvertedResidualV3(16, 3, 16, False, nn.ReLU, 1, norm=norm),
-            InvertedResidualV32(3, False, nn.ReLU, norm=norm),
-            InvertedResidualV33(24, 3, 24, False, nn.ReLU, 1, norm=norm),
-            InvertedResidualV34(5, True, nn.ReLU, norm=norm),
-            InvertedResidualV35(40, 5, 40, True, nn.ReLU, 1, norm=norm),
-            InvertedResidualV35(40, 5, 40, True, nn.ReLU, 1, norm=norm),
-            InvertedResidualV36(3, False, nn.Hardswish, norm=norm),
-            InvertedResidualV37(80, 3, 80, False, nn.Hardswish, 1, norm=norm),
-            InvertedResidualV38(80, 3, 80, False, nn.Hardswish, 1, norm=norm),
-            InvertedResidualV38(80, 3, 80, False, nn.Hardswish, 1, norm=norm),
-            InvertedResidualV39(3, True, nn.Hardswish, norm=norm),
-            InvertedResidualV310(112, 3, 112, True, nn.Hardswish, 1, norm=norm),
-            InvertedResidualV311(5, True, nn.Hardswish, norm=norm),
-            InvertedResidualV312(160, 5, 160, True, nn.Hardswish, 1, norm=norm),
-            InvertedResidualV312(160, 5, 160, True, nn.Hardswish, 1, norm=norm),
+            InvertedResidualV3(
+                _make_divisible(16 * width_mult),
+                3,
+                _make_divisible(16 * width_mult),
+                _make_divisible(16 * width_mult),
+                False,
+                nn.ReLU,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(16 * width_mult),
+                3,
+                _make_divisible(64 * width_mult),
+                _make_divisible(24 * width_mult),
+                False,
+                nn.ReLU,
+                2,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(24 * width_mult),
+                3,
+                _make_divisible(72 * width_mult),
+                _make_divisible(24 * width_mult),
+                False,
+                nn.ReLU,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(24 * width_mult),
+                5,
+                _make_divisible(72 * width_mult),
+                _make_divisible(40 * width_mult),
+                True,
+                nn.ReLU,
+                2,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(40 * width_mult),
+                5,
+                _make_divisible(120 * width_mult),
+                _make_divisible(40 * width_mult),
+                True,
+                nn.ReLU,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(40 * width_mult),
+                5,
+                _make_divisible(120 * width_mult),
+                _make_divisible(40 * width_mult),
+                True,
+                nn.ReLU,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(40 * width_mult),
+                3,
+                _make_divisible(240 * width_mult),
+                _make_divisible(80 * width_mult),
+                False,
+                nn.Hardswish,
+                2,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(80 * width_mult),
+                3,
+                _make_divisible(200 * width_mult),
+                _make_divisible(80 * width_mult),
+                False,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(80 * width_mult),
+                3,
+                _make_divisible(184 * width_mult),
+                _make_divisible(80 * width_mult),
+                False,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(80 * width_mult),
+                3,
+                _make_divisible(184 * width_mult),
+                _make_divisible(80 * width_mult),
+                False,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(80 * width_mult),
+                3,
+                _make_divisible(480 * width_mult),
+                _make_divisible(112 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(112 * width_mult),
+                3,
+                _make_divisible(672 * width_mult),
+                _make_divisible(112 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(112 * width_mult),
+                5,
+                _make_divisible(672 * width_mult),
+                _make_divisible(160 * width_mult),
+                True,
+                nn.Hardswish,
+                2,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(160 * width_mult),
+                5,
+                _make_divisible(960 * width_mult),
+                _make_divisible(160 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
+            InvertedResidualV3(
+                _make_divisible(160 * width_mult),
+                5,
+                _make_divisible(960 * width_mult),
+                _make_divisible(160 * width_mult),
+                True,
+                nn.Hardswish,
+                1,
+                norm=norm,
+            ),
             nn.Sequential(
-                nn.Conv2d(160, 960, kernel_size=1, bias=False),
-                norm(960),
+                nn.Conv2d(
+                    _make_divisible(160 * width_mult),
+                    6 * _make_divisible(160 * width_mult),
+                    kernel_size=1,
+                    bias=False,
+                ),
+                norm(6 * _make_divisible(160 * width_mult)),
                 nn.Hardswish(inplace=True),
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.classifier = nn.Sequential(
-            nn.Linear(960, 1280),
+            nn.Linear(
+                6 * _make_divisible(160 * width_mult),
+                _make_divisible(1280 * width_mult),
+            ),
             nn.Hardswish(inplace=True),
             nn.Dropout(dropout),
-            nn.Linear(1280, num_classes),
+            nn.Linear(_make_divisible(1280 * width_mult), num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

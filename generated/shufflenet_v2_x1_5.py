@@ -38,7 +38,6 @@ class ShuffleUnit(nn.Module):
         if not (stride > 1 or in_channels == out // 2 * 2):
             raise ValueError("a stride-1 unit keeps its width")
         self.downsample = stride > 1
-        self.downsample_1 = stride > 1
         if stride > 1:
             self.branch1 = nn.Sequential(
                 nn.Conv2d(
@@ -83,14 +82,8 @@ class ShuffleUnit(nn.Module):
         self.channel_shuffle = ChannelShuffle(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.downsample:
-            x1 = self.branch1(x)
-        else:
-            x1 = x.chunk(2, dim=1)[0]
-        if self.downsample_1:
-            x2 = x
-        else:
-            x2 = x.chunk(2, dim=1)[1]
+        x1 = self.branch1(x) if self.downsample else x.chunk(2, dim=1)[0]
+        x2 = x if self.downsample else x.chunk(2, dim=1)[1]
         y = self.branch2(x2)
         return self.channel_shuffle(torch.cat([x1, y], dim=1))
 

@@ -25,7 +25,7 @@ from archc.codegen.emit import emit
 from archc.codegen.layout import layout
 from archc.dsl.diagnostics import ArchcError
 from archc.dsl.symbolic import code, concrete, symbol
-from archc.validate import load_module
+from archc.validate import load_module, validate
 
 TINY = GOLDEN / "codegen" / "tiny.arch"
 
@@ -373,7 +373,6 @@ def test_summary_json_in_build_outputs(tmp_path: Path) -> None:
 def test_instances_that_differ_get_classes_of_their_own(tmp_path: Path) -> None:
     """A value that decides an op argument's presence (a flag choosing the conv's bias) makes
     the instances' code differ: each gets a class, and the module is the analysed network."""
-    from archc.validate import validate
 
     spec = tmp_path / "variants.arch"
     spec.write_text(
@@ -471,3 +470,130 @@ def test_long_sizes_break_as_ruff_breaks_them(tmp_path: Path) -> None:
         [ruff, "format", "--isolated", "--diff", str(path)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _spec(tmp_path: Path, text: str, name: str = "net.arch") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_torchvisions_rounding_stays_an_expression_of_the_width(tmp_path: Path) -> None:
+    """make_divisible, ceil, floor and round are written into the class (``_make_divisible``
+    is defined in the module as torchvision defines it), so other widths build exactly."""
+    path = _spec(
+        tmp_path,
+        "network n(w=1.0):\n    input 3x8x8\n"
+        "    x -> a: conv(make_divisible(32 * w), k=1) -> b: conv(ceil(10 * w), k=1)"
+        " -> c: conv(floor(10 * w), k=1) -> d: conv(round(10 * w), k=1)\n",
+    )
+    c = archc.compile_spec(path)
+    source = emit(c)
+    assert "nn.Conv2d(3, _make_divisible(32 * w), kernel_size=1, bias=False)" in source
+    assert "math.ceil(10 * w)" in source and "math.floor(10 * w)" in source
+    assert "round(10 * w)" in source and "import math" in source
+    module = load_module(source, "n")
+    for w in (0.25, 0.33, 0.5, 0.77, 1.4):
+        model = module.N(w=w)
+        expected = archc.compile_spec(path, sets=parse_sets([f"w={w}"]))
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        assert shapes == expected.state_dict_shapes(), w
+
+
+def test_residual_when_it_fits_is_one_class(tmp_path: Path) -> None:
+    """``x + y if use_res else y`` where some instances cannot add: one class, a conditional
+    expression in forward, and each instance checks its own sum."""
+    path = _spec(
+        tmp_path,
+        "block ir(out, stride=1):\n"
+        "    let use_res = stride == 1 and in.c == out\n"
+        "    y = x -> conv(out, k=3, s=stride, p=1) -> bn\n"
+        "    return x + y if use_res else y\n\n"
+        "network n():\n    input 8x8x8\n"
+        "    x -> a: ir(16, 2) -> b: ir(16) -> c: ir(24)\n",
+    )
+    c = archc.compile_spec(path)
+    source = emit(c)
+    assert re.findall(r"^class (\w+)\(", source, re.M) == ["Ir", "N"]
+    assert "return x + y if self.use_res else y" in source
+    assert "self.use_res = stride == 1 and in_channels == out" in source
+
+
+def test_a_comparison_reads_with_its_constant_on_the_right(tmp_path: Path) -> None:
+    path = _spec(
+        tmp_path,
+        "block b(t):\n    return x -> [conv(8, k=1) if 1 != t, relu]\n\n"
+        "network n():\n    input 8x4x4\n    x -> p: b(1) -> q: b(2)\n",
+    )
+    source = emit(archc.compile_spec(path))
+    assert "if t != 1" in source and "1 != t" not in source
+
+
+def test_two_choices_on_one_condition_read_one_attribute(tmp_path: Path) -> None:
+    path = _spec(
+        tmp_path,
+        "block b(down):\n"
+        "    x1 = (x -> branch: conv(4, k=1)) if down else (x -> chunk(2, 0))\n"
+        "    x2 = x if down else (x -> chunk(2, 1))\n"
+        "    return cat(x1, x2)\n\n"
+        "network n():\n    input 8x4x4\n    x -> p: b(true) -> q: b(false)\n",
+    )
+    c = archc.compile_spec(path)
+    source = emit(c)
+    assert source.count("self.down = down") == 1 and "down_1" not in source
+    report = validate(c)
+    assert report.ok, report.differences
+
+
+def test_keys_of_a_named_repeat_may_hold_a_dash(tmp_path: Path) -> None:
+    """torchvision's RegNet names its blocks ``block1-0``: a key of a sequence, not a Python
+    name, so a naming pattern may give one (inside a sequence only)."""
+    path = _spec(
+        tmp_path,
+        "block unit(w):\n    return x -> conv(w, k=3, p=1) -> bn -> relu\n\n"
+        "network n(w=8):\n    input 3x16x16\n"
+        '    x -> trunk: [block1: [unit(w) x 2 named "block1-{i}"]] -> gap -> flatten -> fc: linear(10)\n',
+    )
+    c = archc.compile_spec(path)
+    assert "trunk.block1.block1-1.conv.weight" in c.state_dict_shapes()
+    report = validate(c)
+    assert report.ok, report.differences
+
+
+def test_a_derived_network_may_have_its_own_input(tmp_path: Path) -> None:
+    path = _spec(
+        tmp_path,
+        "network small(w=8):\n    input 3x32x32\n"
+        "    x -> conv(w, k=3, p=1) -> gap -> flatten -> fc: linear(10)\n\n"
+        "network big = small(w=16) with:\n    input 3x64x64\n",
+    )
+    assert archc.compile_spec(path).input_shape == (3, 64, 64)
+    assert archc.compile_spec(path, network="small").input_shape == (3, 32, 32)
+    bad = _spec(
+        tmp_path,
+        "block b(w):\n    return x -> conv(w, k=1)\n\nblock c = b with:\n    input 3x8x8\n",
+        "bad.arch",
+    )
+    with pytest.raises(ArchcError, match="a block has no input"):
+        archc.compile_spec(bad)
+
+
+def test_an_expression_too_long_to_write_is_baked_only_when_written() -> None:
+    """A size whose expression grows past MAX_EXPR stops growing (elaboration stays linear);
+    arithmetic alone never fixes a symbol (MAC counts are long and never reach code), writing
+    the value does."""
+    from archc.dsl.symbolic import MAX_EXPR, tracking_baked
+
+    xs = [symbol(f"p{i}", i + 1) for i in range(60)]
+    expected = 1
+    for i in range(1, 60):
+        expected = expected * 3 + (i + 1) // 2
+    with tracking_baked() as baked:
+        total = xs[0]
+        for x in xs[1:]:
+            total = total * 3 + x // 2
+        assert concrete(total) == expected
+        assert not baked
+        assert len(code(xs[0] * 3 + xs[1] // 2)) < MAX_EXPR and not baked
+        assert code(total) == str(expected)
+        assert baked == {f"p{i}" for i in range(60)}

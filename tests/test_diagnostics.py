@@ -41,3 +41,19 @@ def test_too_big_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
         archc.compile_spec("too_big.arch")
     # generous bound: the point is "not a hang", the benchmark measures speed
     assert time.perf_counter() - start < 5
+
+
+def test_an_error_caused_by_set_names_the_override() -> None:
+    """Issue 9: `--set depths=3` fails inside resnet.arch; the message says the value came from
+    the command line, not from the spec."""
+    spec = Path(__file__).resolve().parent.parent / "specs" / "resnet50.arch"
+    with pytest.raises(ArchcError) as info:
+        archc.compile_spec(spec, sets=parse_sets(["depths=3"]))
+    first = info.value.diagnostics[0]
+    assert first.message == "cannot index an integer"
+    assert first.span.file.endswith("resnet.arch")
+    assert first.hint == "this reads a value set on the command line (--set depths=3)"
+    with pytest.raises(ArchcError) as plain:  # the same spec without --set: no such note
+        archc.compile_spec(spec, sets=parse_sets(["num_classes=10", "depths=[3, 4, 6]"]))
+    assert "--set depths=[3, 4, 6]" in (plain.value.diagnostics[0].hint or "")
+    assert "num_classes" not in (plain.value.diagnostics[0].hint or "")

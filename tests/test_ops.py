@@ -127,18 +127,23 @@ def test_emitted_module_runs_with_the_inferred_shapes(case_id: str) -> None:
 
 @pytest.mark.parametrize("case_id", sorted(TORCHVISION))
 def test_helper_outputs_equal_torchvision(case_id: str) -> None:
+    """The helper computes torchvision's function.  The outputs were recorded by torchvision on
+    another machine and torch version, whose float kernels (matmul, softmax) may round the last
+    bit differently, so they agree to float32 rounding here; bit-identity with torchvision
+    running beside the emitted module is what tests/reference/check_outputs.py checks."""
     fixture = TORCHVISION[case_id]
     model = built(case_id)
     model.load_state_dict(fixture["state_dict"], strict=True)
     with torch.no_grad():
         y = model(fixture["input"])
-    assert torch.equal(y, fixture["output"])
+    torch.testing.assert_close(y, fixture["output"], rtol=1e-5, atol=1e-5)
     if "train_output" in fixture:  # stochastic depth: the same samples dropped for the same seed
         model.train()
         torch.manual_seed(fixture["train_seed"])
         with torch.no_grad():
             y = model(fixture["input"])
-        assert torch.equal(y, fixture["train_output"])
+        assert torch.equal(y == 0, fixture["train_output"] == 0)
+        torch.testing.assert_close(y, fixture["train_output"], rtol=1e-5, atol=1e-5)
         dropped = (fixture["train_output"] == 0).flatten(1).all(1)
         assert 0 < int(dropped.sum()) < len(dropped)  # the case exercises both outcomes
 

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, SPECS
 
 import archc
+import archc.codegen.emit
 from archc.validate import validate
 
 VARIANTS = ROOT / "examples" / "variants"
@@ -68,7 +69,16 @@ def test_vit_with_patch_32() -> None:
     assert c.graph.nodes["encoder.pos_embedding"]["shape"] == (50, 768)
 
 
-@pytest.mark.parametrize("name", ["se_layer4", "resnet50_gelu", "resnet50_gn", "resnet50_sd", "vit_b_32"])
+def test_mobilenet_v2_with_silu() -> None:
+    base, c = archc.load(SPECS / "mobilenet_v2.arch"), load("mobilenet_v2_silu")
+    assert ops(c)["silu"] == ops(base)["relu6"] == 35 and ops(c)["relu6"] == 0
+    assert c.state_dict_shapes() == base.state_dict_shapes()  # an activation has no weights
+    assert "act: Callable[..., nn.Module] = nn.SiLU" in archc.codegen.emit.emit(c)
+
+
+@pytest.mark.parametrize(
+    "name", ["se_layer4", "resnet50_gelu", "resnet50_gn", "resnet50_sd", "vit_b_32", "mobilenet_v2_silu"]
+)
 def test_the_emitted_module_is_the_variant(name: str) -> None:
     report = validate(load(name), variants=1)
     assert report.ok, report.differences

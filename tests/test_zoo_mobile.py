@@ -6,6 +6,7 @@ torchvision by make_manifests.py); the specs are specs/<torchvision's constructo
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from functools import cache
 
@@ -138,7 +139,9 @@ def test_inverted_residual_is_one_block_with_a_conditional_residual() -> None:
     blocks = {s.definition for s in c.graph.graph["scopes"].values() if s.kind == "block"}
     assert blocks == {"inverted_residual"}
     source = emit(c)
-    assert "if self.use_res_connect:" in source
+    assert re.findall(r"^class (\w+)\(", source, re.M) == ["InvertedResidual", "MobilenetV2"]
+    assert "self.use_res_connect = stride == 1 and in_channels == out" in source
+    assert "return x + y if self.use_res_connect else y" in source
     assert "act: Callable[..., nn.Module] = nn.ReLU6" in source
 
 

@@ -109,13 +109,20 @@ def validate(c: Compiled, *, variants: int = 3) -> Report:
         return report
     report.differences += compare(c, model, "defaults")
     exposed = [p for p in inspect.signature(cls).parameters if p != "self"]
+    # the values this network was compiled with (its --set overrides included), one varied at a time
+    current = {}
+    for k, v in c.network.params.items():
+        try:
+            current[k] = literal(v, NOWHERE)
+        except ArchcError:
+            continue  # a value no expression writes (it stays the spec's)
     for name in exposed:
         for value in list(_alternatives(c.network.params.get(name)))[:variants]:
             try:
                 other = compile_program(
                     c.program,
                     network=c.network.name,
-                    sets={name: literal(value, NOWHERE)},
+                    sets={**current, name: literal(value, NOWHERE)},
                     input_shape=c.input_shape,
                 )
             except (ArchcError, UsageError):
