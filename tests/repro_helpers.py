@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,17 +41,40 @@ def write(folder: Path, text: str, name: str = "spec.arch") -> Path:
     return path
 
 
-def run_archc(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``archc ARGS`` in a fresh process (this environment's Python), as a user runs it."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "archc", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+def run_archc(
+    *args: str | Path, cwd: Path, fresh: bool = False, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``archc ARGS`` run from ``cwd``: with ``fresh``, in a new process of this environment's
+    Python, exactly as a user runs it; else through the same typer app in this process (no
+    interpreter and torch start-up), where an exception escaping the app is reported in
+    ``stderr`` as the traceback it would have printed."""
+    argv = [str(a) for a in args]
+    if fresh:
+        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+        return subprocess.run(
+            [sys.executable, "-m", "archc", *argv],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+    from typer.testing import CliRunner
+
+    from archc.cli import app
+
+    here = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, argv, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    finally:
+        os.chdir(here)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(
+            traceback.format_exception(result.exception)
+        )
+    return subprocess.CompletedProcess(["archc", *argv], result.exit_code, result.stdout, stderr)
 
 
 def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
@@ -58,12 +82,12 @@ def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
 
 
 def assert_located(result: subprocess.CompletedProcess[str], where: str, message: str) -> None:
-    """Exit 1, the error at ``where`` (``file:line:col``) saying ``message``, a hint, no traceback."""
+    """Exit 1, the error at ``where`` (``file:line:col``; column 0: any column) saying ``message``,
+    a hint, no traceback."""
     assert_no_traceback(result)
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert re.search(rf"^{re.escape(where)}: error: .*{re.escape(message)}", result.stderr, re.M), (
-        result.stderr
-    )
+    place = re.escape(where[:-2]) + r":\d+" if where.endswith(":0") else re.escape(where)
+    assert re.search(rf"^{place}: error: .*{re.escape(message)}", result.stderr, re.M), result.stderr
     assert "hint:" in result.stderr, result.stderr
 
 

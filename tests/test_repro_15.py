@@ -44,7 +44,7 @@ def test_conditional_spliced_list_is_emitted_only_where_it_holds(tmp_path: Path)
 
 def test_conditional_spliced_list_through_build(tmp_path: Path) -> None:
     spec = write(tmp_path, SPLICED)
-    result = run_archc("build", spec, "-o", tmp_path / "out", cwd=tmp_path)
+    result = run_archc("build", spec, "-o", tmp_path / "out", cwd=tmp_path, fresh=True)
     assert_no_traceback(result)
     assert result.returncode == 0, result.stderr
     module = import_built(tmp_path / "out", "n")

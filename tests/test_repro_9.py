@@ -33,7 +33,7 @@ def test_conditional_sub_list_constructs_and_runs(tmp_path: Path) -> None:
     """Bug 1: `check` and `build` exited 0, then `TypeError: list is not a Module subclass`."""
     spec = write(tmp_path, SUB_LIST)
     assert run_archc("check", spec, cwd=tmp_path).returncode == 0
-    result = run_archc("build", spec, "-o", tmp_path / "out", cwd=tmp_path)
+    result = run_archc("build", spec, "-o", tmp_path / "out", cwd=tmp_path, fresh=True)
     assert_no_traceback(result)
     assert result.returncode == 0, result.stderr
     module = import_built(tmp_path / "out", "n")
