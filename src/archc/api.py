@@ -64,5 +64,5 @@ def load(
     >>> net.params, net.macs, net.output_shape                      # doctest: +SKIP
     """
     sets = {k: literal(v, NOWHERE) for k, v in overrides.items()}
-    shape = parse_shape(input) if input else None
+    shape = parse_shape(input) if input is not None else None
     return compile_spec(path, network=network, sets=sets, input_shape=shape)

@@ -58,7 +58,7 @@ def build(
             c.program.project_path(c.program.main),
             *(["--network", network] if network else []),
             *(arg for item in set_ or [] for arg in ("--set", item)),
-            *(["--input", input] if input else []),
+            *(["--input", input] if input is not None else []),
             *(["--name", name] if name else []),
         ]
     )

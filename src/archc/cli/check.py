@@ -220,7 +220,8 @@ def summary(
     if sys.stdout.isatty():
         from rich.console import Console
 
-        console = Console()
+        # Never markup: paths and names are the user's text (`[/b]` would crash, `[red]` colour).
+        console = Console(markup=False)
         if not (rf or symbolic):
             console.print(s.to_table(c, depth, ledger))
         for line in lines:

@@ -110,7 +110,7 @@ def reports_errors(fn: F) -> F:
 def compile_from_cli(spec: Path, network: str | None, sets: list[str] | None, input_shape: str | None) -> Any:
     from archc.api import compile_spec, parse_sets, parse_shape
 
-    shape = parse_shape(input_shape) if input_shape else None
+    shape = parse_shape(input_shape) if input_shape is not None else None
     return compile_spec(
         spec,
         network=network,

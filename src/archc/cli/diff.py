@@ -71,7 +71,10 @@ def diff(
     a = compile_from_cli(spec_a, network, set_a, input)
     same_file = spec_b is None
     b = compile_from_cli(
-        spec_b or spec_a, network_b or (network if same_file else None), set_, input_b or input
+        spec_b or spec_a,
+        network_b or (network if same_file else None),
+        set_,
+        input_b if input_b is not None else input,
     )
     kind = format or Format.table
     if kind is Format.json:

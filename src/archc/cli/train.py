@@ -103,6 +103,10 @@ def train(
     from archc.train import train as run_training
     from archc.train.runtime import is_main_process
 
+    if input is not None:  # an empty or malformed --input is a usage error, never ignored
+        from archc.dsl.compiler import parse_shape
+
+        parse_shape(input)
     cfg = TrainConfig(
         spec=spec, network=network, sets=list(set_ or []), input=input, data=data, epochs=epochs,
         batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup=warmup,
