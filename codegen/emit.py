@@ -695,6 +695,16 @@ class _Forward:
                 break
         return self.lines
 
+    def steps(self, chain: tuple[ast.Element, ...]) -> list[str]:
+        """The layers a chain applies; a layer decided absent for this unit has none."""
+        elements = self.u.elab.elements
+        return [
+            p
+            for el in chain
+            for p in elements.get(id(el), [])
+            if p in self.u.graph.nodes or p in self.u.scopes
+        ]
+
     def edited(self, elements: list[ast.Element]) -> list[str]:
         return [p for el in elements for p in self.u.elab.elements.get(id(el), [])]
 
@@ -718,7 +728,7 @@ class _Forward:
             self.lines.extend("    " + line for line in other)
             return target
         cur = self.value(value.source)
-        steps = [p for el in value.chain for p in self.u.elab.elements.get(id(el), [])]
+        steps = self.steps(value.chain)
         if not steps:
             if cur != target:
                 self.lines.append(f"{target} = {cur}")
@@ -755,7 +765,7 @@ class _Forward:
             return f"torch.cat([{', '.join(ops)}], dim={dim})"
         # a parenthesised flow inside a merge
         cur = self.value(v.source)
-        steps = [p for el in v.chain for p in self.u.elab.elements.get(id(el), [])]
+        steps = self.steps(v.chain)
         if len(steps) <= 2:
             for path in steps:
                 cur, _ = self.apply(path, cur)
@@ -777,6 +787,7 @@ class _Forward:
             d = self.u.graph.nodes[path]
             em = self.u.node_emission(path)
             if em.module is None and em.parameter is None:
+                _bake_written(em.call, [*d["args"].values(), *(d.get("in_shapes") or []), d["shape"] or ()])
                 expr = em.call.format(m=f"self.{path}", x=cur)
                 comment = self.shape_comment(d["shape"])
             else:
@@ -797,6 +808,15 @@ class _Forward:
         if not self.u.is_network or shape is None:
             return None
         return "(B, " + ", ".join(str(int(d)) for d in shape) + ")"
+
+
+def _bake_written(call: str, values: list[Any]) -> None:
+    """An op written inline in ``forward`` cannot read the constructor's arguments: a symbolic
+    value its code writes (``x[:, k]``) is fixed to the instance's value instead."""
+    for v in values:
+        for item in v if isinstance(v, list | tuple) else [v]:
+            if names(item) and re.search(rf"(?<![\w.]){re.escape(code(item))}(?![\w(])", call):
+                bake(item)
 
 
 def _compress(items: list[str]) -> list[str]:

@@ -1326,6 +1326,15 @@ class Elaborator:
                 [Diagnostic(span, f"spec too big: more than {MAX_LAYERS:,} layers", "use fewer repeats")],
                 self.sources,
             )
+        big = next((ts for ts in tensors if ts.numel > MAX_NUMEL), None)
+        if big is not None:  # a weight is a tensor too: the same limit as for activations
+            self.sink.error(
+                span,
+                f"spec too big: its {big.suffix or 'weight'} of shape {fmt(big.shape)} "
+                f"exceeds the size limit ({MAX_NUMEL:,} elements)",
+                "use smaller sizes",
+            )
+            return Tensor(ins[0].node, None, depth)
         params = sum(ts.numel for ts in tensors if not ts.buffer)
         buffers = sum(ts.numel for ts in tensors if ts.buffer)
         parent = path.rpartition(".")[0]

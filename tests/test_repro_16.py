@@ -59,10 +59,6 @@ def _param(name: str) -> str:
     )
 
 
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 HELPER_BLOCK_PARAMS = 2 * (3 * 3) + 8 * 3 * 4 * 4 + 8 * 4 + 4  # two 1x1 convs, the patches, fc
 CASES = [
     # part 1: the emitted namespace
@@ -110,7 +106,6 @@ CASES = [
         "network n():\n    input 3x8x8\n"
         "    x -> conv(8, k=4, s=4) -> tokens -> l1: pick(1) -> fc: linear(4)\n",
         Builds(8 * 3 * 16 + 8 * 4 + 4),
-        marks=_xfail("codegen: token(k) of a block parameter emits x[:, k] without keeping k (NameError)"),
         id="token-of-a-parameter",
     ),
     pytest.param(
@@ -150,9 +145,6 @@ CASES = [
         "block b(out, big=false):\n    return x -> conv1: conv(out, k=1) -> down: conv(out, k=5) if big\n"
         "network n():\n    input 3x8x8\n    x -> l1: b(4, big=true) -> l2: b(4)\n",
         Builds(3 * 4 + 4 * 4 * 25 + 4 * 4),  # l2's input (4x4) is too small for `down`, absent there
-        marks=_xfail(
-            "codegen: a conditional layer that would not fit an instance where it is absent: KeyError"
-        ),
         id="branch-absent-from-the-representative",
     ),
     # part 5: the specs among the tracebacks and wrong messages
@@ -162,7 +154,6 @@ CASES = [
     pytest.param(
         "network big():\n    input 8\n    x -> linear(2147483647) -> linear(2147483647)\n",
         Located(3, 0, "size limit"),  # the column is the fix's to choose
-        marks=_xfail("dsl: weights over 2^40 elements pass check (only activations are held to MAX_NUMEL)"),
         id="weights-over-2^40",
     ),
 ]

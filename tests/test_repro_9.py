@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-import pytest
 import torch
 from repro_helpers import (
     assert_equals_analysis,
@@ -71,10 +70,6 @@ def test_instances_with_different_list_kernels_build(tmp_path: Path) -> None:
         assert k.default is inspect.Parameter.empty or isinstance(k.default, tuple | list), k
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codegen: the class emitted for a square list kernel ([3, 3]) writes kernel_size=k[0]",
-)
 def test_a_list_kernel_exposed_as_a_network_parameter_follows_every_value(tmp_path: Path) -> None:
     """The class built with `k=(3, 4)` must be the network the spec gives for `k=[3, 4]`."""
     spec = write(
@@ -100,9 +95,6 @@ def test_an_unknown_op_after_a_shape_error_is_reported(tmp_path: Path) -> None:
     assert "3 errors" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="dsl: an error caused by a --set value points into the spec without naming the --set"
-)
 def test_an_error_caused_by_set_names_the_set(tmp_path: Path) -> None:
     line = "    x -> conv(8, k=3) -> layer1: conv(8, k=1) x depths[1]"
     write(tmp_path, f"network n(depths=[1, 1]):\n    input 3x8x8\n{line}\n")
