@@ -119,7 +119,9 @@ def read_spec(path: Path, name: str, span: Span | None = None) -> str:
     finally:
         os.close(fd)
     if size > MAX_SOURCE_BYTES:
-        raise ArchcError.at(where, f"spec too big: '{name}' grew past {MAX_SOURCE_BYTES:,} bytes")
+        raise ArchcError.at(
+            where, f"spec too big: '{name}' grew past {MAX_SOURCE_BYTES:,} bytes", "is it a spec?"
+        )
     data = b"".join(chunks)
     try:
         text = data.decode("utf-8")
@@ -169,7 +171,14 @@ class _Loader:
             assert at is not None
             limit = f"{MAX_USE_DEPTH} deep" if len(stack) >= MAX_USE_DEPTH else f"{MAX_FILES} files"
             raise ArchcError(
-                [Diagnostic(at.span, f"spec too big: `use` reaches more than {limit}")], self.program.sources
+                [
+                    Diagnostic(
+                        at.span,
+                        f"spec too big: `use` reaches more than {limit}",
+                        "put the blocks that belong together into one file",
+                    )
+                ],
+                self.program.sources,
             )
         try:
             text = read_spec(path, name, at.span if at else None)
