@@ -187,8 +187,28 @@ class _Loader:
                 raise
             self.out.extend(e.diagnostics)
             return
+        if at is not None and path.suffix != ".arch" and not self.parses(text, name, at):
+            return
         self.program.paths[name] = path.resolve()
         self.add(name, text, path.parent, [*stack, name])
+
+    def parses(self, text: str, name: str, at: ast.Use) -> bool:
+        """Whether a file ``use`` reaches that is not named ``.arch`` parses; if it does not, it
+        is no spec and one error at the ``use`` says so, quoting nothing of it (it could be
+        ``/etc/passwd`` read with ``--allow-outside``)."""
+        try:
+            parse_text(text, name)
+        except ArchcError as e:
+            where = e.diagnostics[0].span
+            self.out.append(
+                Diagnostic(
+                    at.span,
+                    f"'{at.path}' is not a spec: it does not parse (line {where.line}, column {where.col})",
+                    "`use` reads .arch spec files",
+                )
+            )
+            return False
+        return True
 
     def add(self, name: str, text: str, folder: Path, stack: list[str]) -> None:
         self.program.sources[name] = text

@@ -563,3 +563,25 @@ def test_vgg_with_depth_100000(tmp_path: Path) -> None:
         tmp_path, "deep.arch", 'use "vgg.arch"\n\nnetwork v = vgg([100000, 2, 3, 3, 3])\n'
     )
     assert code == 1 and f"spec too big: more than {MAX_LAYERS:,} layers" in text
+
+
+@pytest.mark.parametrize("use", ["/etc/passwd", "/etc/hostname"])
+def test_with_allow_outside_a_file_that_is_no_spec_is_not_quoted(tmp_path: Path, use: str) -> None:
+    if not Path(use).is_file() or not Path(use).read_text(errors="replace").strip():
+        pytest.skip(f"no {use} here")
+    spec = tmp_path / "main.arch"
+    spec.write_text(f'use "{use}"\n' + net("    x -> relu\n"))
+    with pytest.raises(ArchcError) as info:
+        load(spec, allow_outside=True)
+    (d,) = info.value.diagnostics
+    assert d.message.startswith(f"'{use}' is not a spec: it does not parse (line 1, column ")
+    assert (d.span.line, d.span.col) == (1, 1) and d.hint == "`use` reads .arch spec files"
+    rendered = info.value.render()
+    assert all(line not in rendered for line in Path(use).read_text(errors="replace").splitlines() if line)
+    assert use not in info.value.sources
+
+
+def test_a_used_file_not_named_arch_that_parses_is_read(tmp_path: Path) -> None:
+    (tmp_path / "blocks.txt").write_text("block b():\n    return x -> relu\n")
+    (tmp_path / "main.arch").write_text('use "blocks.txt"\n' + net("    x -> b\n"))
+    assert "b" in load(tmp_path / "main.arch").blocks
