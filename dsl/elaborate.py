@@ -882,19 +882,19 @@ class Elaborator:
                     self.seq_runs.setdefault(path, []).append((index[0], count))
                 start, work = self.count, self.work
                 for i in range(int(count)):
+                    if i == 1:  # the first instance done: does the whole repeat fit?
+                        self._estimate(item.repeat, count, start, work)
                     self._count_work(item.span)
                     sub = self._sub(ctx, i)
                     if splice:
                         assert isinstance(item.layer, ast.Seq)
                         t = self._seq_items(item.layer.items, t, path, sub, index, used)
-                    else:
-                        name = self._pattern_name(item.repeat, i, index[0])
-                        if name is None:
-                            return Tensor(t.node, None, t.depth)
-                        t = self._seq_child(replace(item, repeat=None, cond=None), t, path, name, sub, True)
-                        index[0] += 1
-                    if i == 0:
-                        self._estimate(item.repeat, count, start, work)
+                        continue
+                    name = self._pattern_name(item.repeat, i, index[0])
+                    if name is None:
+                        return Tensor(t.node, None, t.depth)
+                    t = self._seq_child(replace(item, repeat=None, cond=None), t, path, name, sub, True)
+                    index[0] += 1
                 continue
             if splice:
                 assert isinstance(item.layer, ast.Seq)
@@ -1307,13 +1307,6 @@ class Elaborator:
             out = op.infer(args, known)
             self._check_size(out, span)
             tensors = op.tensors(args, known, out)
-            for ts in tensors:
-                if ts.numel > MAX_NUMEL or any(d > MAX_DIM for d in ts.shape):
-                    raise OpError(
-                        f"spec too big: its {ts.suffix or 'tensor'} of shape {fmt(ts.shape)} exceeds "
-                        "the size limit",
-                        "use smaller sizes",
-                    )
             macs, other = op.macs(args, known, out)
         except OpError as e:
             self.sink.error(span, e.message, e.hint)
