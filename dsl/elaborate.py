@@ -32,6 +32,7 @@ from archc.dsl.initializers import INITIALIZERS, PRESETS, WORDS, Initializer
 from archc.dsl.names import identifier_problem, join_path
 from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.ops.base import ChannelsLast, like
+from archc.dsl.parser import paused_gc
 from archc.dsl.resolve import Network, labels
 from archc.dsl.symbolic import SymBool, bake, code, compare, concrete
 from archc.dsl.targets import Path, Pattern, Step, classify
@@ -908,7 +909,10 @@ class Elaborator:
                     return Tensor(t.node, None, t.depth)
                 if self.codegen and not splice and item.repeat.pattern is None:
                     self.seq_runs.setdefault(path, []).append((index[0], count))
+                start, work = self.count, self.work
                 for i in range(int(count)):
+                    if i == 1:  # the first instance done: does the whole repeat fit?
+                        self._estimate(item.repeat, count, start, work)
                     self._count_work(item.span)
                     sub = self._sub(ctx, i)
                     if splice:
@@ -999,7 +1003,7 @@ class Elaborator:
         scope = self._open_scope(path, "seq", None, {}, el.span, t)
         scope.repeat = el.repeat.pattern or "{i}"
         scope.count = count
-        start = self.count
+        start, work = self.count, self.work
         name = path.rpartition(".")[2]
         inner = self._child_ctx(ctx, Step(name, ctx.order), order=())
         n = int(count)
@@ -1024,15 +1028,29 @@ class Elaborator:
                     "change the repeat count, replace the instance with one layer, or edit inside it",
                 )
             t = self._layer(layer, t, join_path(path, leaf), sub, el.span, leaf)
-            if i == 0 and (self.count - start) * n > MAX_LAYERS:
-                raise ArchcError.at(
-                    el.repeat.span,
-                    f"spec too big: this repeat expands to about {(self.count - start) * n:,} layers "
-                    f"(the limit is {MAX_LAYERS:,})",
-                    "use a smaller repeat count",
-                )
+            if i == 0:
+                self._estimate(el.repeat, n, start, work)
         scope.out_shape = t.shape
         return t
+
+    def _estimate(self, rep: ast.Repeat, n: int, start: int, work: int) -> None:
+        """After the first of ``n`` instances of a repeat (which made ``self.count - start``
+        layers and ``self.work - work`` work), refuse one whose ``n`` instances would pass
+        :data:`MAX_LAYERS` or :data:`MAX_WORK`, before expanding the others."""
+        if (self.count - start) * n > MAX_LAYERS:
+            raise ArchcError.at(
+                rep.span,
+                f"spec too big: this repeat expands to about {(self.count - start) * n:,} layers "
+                f"(the limit is {MAX_LAYERS:,})",
+                "use a smaller repeat count",
+            )
+        if work + (self.work - work) * n > MAX_WORK:
+            raise ArchcError.at(
+                rep.span,
+                f"spec too big: this repeat expands to about {(self.work - work) * n:,} layers and "
+                f"repeat instances (the limit is {MAX_WORK:,})",
+                "use fewer or smaller repeats",
+            )
 
     def _count(self, rep: ast.Repeat, ctx: _Ctx) -> int | None:
         n = self._value(rep.count, ctx.vars)
@@ -1046,7 +1064,7 @@ class Elaborator:
         if n <= 0:
             self.sink.error(rep.span, f"a repeat count must be positive, got {n}", "remove the layer instead")
             return None
-        if n > MAX_REPEAT or self.count + n > MAX_LAYERS or self.work + n > MAX_WORK:
+        if n > MAX_REPEAT or self.count + n > MAX_LAYERS:
             raise ArchcError(
                 [
                     Diagnostic(
@@ -1056,6 +1074,13 @@ class Elaborator:
                     )
                 ],
                 self.sources,
+            )
+        if self.work + n > MAX_WORK:
+            raise ArchcError.at(
+                rep.span,
+                f"spec too big: repeat count {n:,} after {self.work:,} layers and repeat instances "
+                f"(the limit is {MAX_WORK:,} in all)",
+                "use fewer or smaller repeats",
             )
         return n
 
@@ -1664,4 +1689,5 @@ def _main_operand(op: str, ins: list[Tensor], out: Shape) -> int | None:
 
 def elaborate(net: Network, sources: dict[str, str]) -> nx.DiGraph:
     """Expand ``net`` into its layer graph, or raise :class:`ArchcError` with every problem found."""
-    return Elaborator(net, sources).run()
+    with paused_gc():
+        return Elaborator(net, sources).run()

@@ -119,7 +119,9 @@ def read_spec(path: Path, name: str, span: Span | None = None) -> str:
     finally:
         os.close(fd)
     if size > MAX_SOURCE_BYTES:
-        raise ArchcError.at(where, f"spec too big: '{name}' grew past {MAX_SOURCE_BYTES:,} bytes")
+        raise ArchcError.at(
+            where, f"spec too big: '{name}' grew past {MAX_SOURCE_BYTES:,} bytes", "is it a spec?"
+        )
     data = b"".join(chunks)
     try:
         text = data.decode("utf-8")
@@ -169,7 +171,14 @@ class _Loader:
             assert at is not None
             limit = f"{MAX_USE_DEPTH} deep" if len(stack) >= MAX_USE_DEPTH else f"{MAX_FILES} files"
             raise ArchcError(
-                [Diagnostic(at.span, f"spec too big: `use` reaches more than {limit}")], self.program.sources
+                [
+                    Diagnostic(
+                        at.span,
+                        f"spec too big: `use` reaches more than {limit}",
+                        "put the blocks that belong together into one file",
+                    )
+                ],
+                self.program.sources,
             )
         try:
             text = read_spec(path, name, at.span if at else None)
@@ -178,8 +187,28 @@ class _Loader:
                 raise
             self.out.extend(e.diagnostics)
             return
+        if at is not None and path.suffix != ".arch" and not self.parses(text, name, at):
+            return
         self.program.paths[name] = path.resolve()
         self.add(name, text, path.parent, [*stack, name])
+
+    def parses(self, text: str, name: str, at: ast.Use) -> bool:
+        """Whether a file ``use`` reaches that is not named ``.arch`` parses; if it does not, it
+        is no spec and one error at the ``use`` says so, quoting nothing of it (it could be
+        ``/etc/passwd`` read with ``--allow-outside``)."""
+        try:
+            parse_text(text, name)
+        except ArchcError as e:
+            where = e.diagnostics[0].span
+            self.out.append(
+                Diagnostic(
+                    at.span,
+                    f"'{at.path}' is not a spec: it does not parse (line {where.line}, column {where.col})",
+                    "`use` reads .arch spec files",
+                )
+            )
+            return False
+        return True
 
     def add(self, name: str, text: str, folder: Path, stack: list[str]) -> None:
         self.program.sources[name] = text

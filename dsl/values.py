@@ -109,6 +109,7 @@ def suggest(name: str, choices: Any) -> str | None:
 #: The largest integer an expression may produce (a guard against 10**10**10), and the longest list.
 MAX_INT = 2**62
 MAX_LIST = 10_000
+_LIST_HINT = "a list holds sizes and counts; repeat a layer with `x N` instead"
 
 
 def _log2(n: Any) -> int:
@@ -231,7 +232,9 @@ class Evaluator:
                 raise ArchcError.at(e.span, f"{type_name(obj)} has no attribute '{field}'")
             case ast.ListLit(items=items):
                 if len(items) > MAX_LIST:
-                    raise ArchcError.at(e.span, f"spec too big: a list of more than {MAX_LIST:,} items")
+                    raise ArchcError.at(
+                        e.span, f"spec too big: a list of more than {MAX_LIST:,} items", _LIST_HINT
+                    )
                 return [self.ev(i, env) for i in items]
             case ast.Index(target=t, index=i):
                 seq, idx = self.ev(t, env), self.ev(i, env)
@@ -336,7 +339,9 @@ class Evaluator:
         if not (_is_number(a) and _is_number(b)):
             if op == "+" and isinstance(a, list) and isinstance(b, list):
                 if len(a) + len(b) > MAX_LIST:
-                    raise ArchcError.at(span, f"spec too big: a list of more than {MAX_LIST:,} items")
+                    raise ArchcError.at(
+                        span, f"spec too big: a list of more than {MAX_LIST:,} items", _LIST_HINT
+                    )
                 return a + b
             raise ArchcError.at(span, f"cannot apply '{op}' to {type_name(a)} and {type_name(b)}")
         assert isinstance(a, int | float) and isinstance(b, int | float)

@@ -39,6 +39,11 @@ FORMATS = ("svg", "png", "pdf", "dot")
 DEFAULT_DEPTH = 2
 DEFAULT_DPI = 200  # for PNG: sharp when printed or shown on a high-density screen
 EXPAND = ("first", "once", "all")
+#: The largest diagram handed to Graphviz: ``dot``'s time grows faster than linearly with the
+#: nodes (a chain of 20,000 makes it crash) and much faster with the clusters (300 residual
+#: blocks drawn open take 10 s, 1,700 more than 5 minutes).  Past these, no picture is made.
+MAX_DIAGRAM_NODES = 5_000
+MAX_DIAGRAM_CLUSTERS = 200
 
 INK = "#5b6770"
 GRAPH_STYLE = {
@@ -125,13 +130,52 @@ REMOVED_EDGE = {"color": "#c0392b", "fontcolor": "#c0392b", "style": "dashed"}
 
 
 class DotMissing(Exception):
-    """Graphviz's ``dot`` is not installed."""
+    """Graphviz's ``dot`` is not installed (the subclasses: or cannot draw this diagram).
+    Whoever goes on without a picture when ``dot`` is missing (``archc build``) does the same
+    for the others."""
 
     def __str__(self) -> str:
         return (
             "Graphviz's `dot` was not found; "
             "install it with `apt-get install graphviz` (or `brew install graphviz`)"
         )
+
+
+class DiagramTooBig(DotMissing):
+    """A diagram past :data:`MAX_DIAGRAM_NODES` or :data:`MAX_DIAGRAM_CLUSTERS`, refused
+    before ``dot`` runs."""
+
+    def __init__(self, nodes: int, clusters: int):
+        super().__init__(nodes, clusters)
+        self.nodes, self.clusters = nodes, clusters
+
+    def __str__(self) -> str:
+        if self.nodes > MAX_DIAGRAM_NODES:
+            what = f"{self.nodes:,} nodes (the limit is {MAX_DIAGRAM_NODES:,})"
+        else:
+            what = f"{self.clusters:,} open modules (the limit is {MAX_DIAGRAM_CLUSTERS:,})"
+        return (
+            f"the diagram would have {what}, too many for Graphviz; "
+            "draw it with a smaller --depth, or put long runs of layers into a block"
+        )
+
+
+class DotFailed(DotMissing):
+    """Graphviz's ``dot`` ran and failed (it crashes on some very large graphs)."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+    def __str__(self) -> str:
+        return f"Graphviz's `dot` could not draw this diagram ({self.why})"
+
+
+class Diagram(graphviz.Digraph):  # type: ignore[misc]
+    """A Graphviz graph that knows how many nodes and clusters archc drew into it."""
+
+    nodes: int = 0
+    clusters: int = 0
 
 
 # ------------------------------------------------------------------ words
@@ -371,7 +415,8 @@ class _Drawer:
         self.params = module_params(c.graph)
         self.rep: dict[str, str] = {"input": "input"}
         self.drawn: list[str] = []  # node ids in the order they are drawn
-        self.dot = graphviz.Digraph(
+        self.empty = _empty_modules(self.scopes)
+        self.dot = Diagram(
             c.name,
             graph_attr={**GRAPH_STYLE, "rankdir": rankdir, "label": _title(c, overrides), "labelloc": "t"},
             node_attr=dict(NODE_STYLE),
@@ -384,6 +429,7 @@ class _Drawer:
         self.dot.node("output", f"output {fmt(self.c.output_shape)}", **IO_NODE)
         _edges(self.dot, [(self.g, self.visible, {})])
         self.dot.edge(self.visible(self.g.graph["output"]), "output", label=fmt(self.c.output_shape))
+        self.dot.nodes = len(self.drawn) + 2
         return self.dot
 
     def visible(self, path: str) -> str:
@@ -407,6 +453,9 @@ class _Drawer:
                 i += self.folded(container, children, i, len(children))
                 continue
             child = self.scopes[path]
+            if path in self.empty:  # no layer inside: one node saying what it is
+                i += self.folded(container, children, i, len(children))
+                continue
             if (
                 self.expand == "once"
                 and opened is None
@@ -464,6 +513,7 @@ class _Drawer:
         title = _cluster_title(_leaf(child.path), what, f"{params:,} params" if params else "")
         if child.kind == "block" and child.definition:
             self.opened.add(child.definition)
+        self.dot.clusters += 1
         with container.subgraph(name=f"cluster_{child.path}") as sub:
             sub.attr(label="", **style)
             if self.ids:
@@ -604,6 +654,15 @@ def _layer_node(
     container.node(node_id, label, **{"fillcolor": fill, **attrs})
 
 
+def _empty_modules(scopes: dict[str, Scope]) -> set[str]:
+    """The modules with no layer inside (a block that returns its input): innermost first."""
+    empty: set[str] = set()
+    for path in sorted(scopes, key=lambda p: -p.count(".") if p else 1):
+        if path and all(join_path(path, ch) in empty for ch in scopes[path].children):
+            empty.add(path)
+    return empty
+
+
 def _definitions(scopes: dict[str, Scope], path: str) -> set[str]:
     """The block definitions of the module at ``path`` and the modules inside it."""
     prefix = path + "."
@@ -736,7 +795,7 @@ class _DiffDrawer:
         self.removed: set[str] = set()
         self.drawn: list[str] = []
         self.opened: set[Any] = set()  # (block, what changed in it) already drawn open
-        self.dot = graphviz.Digraph(
+        self.dot = Diagram(
             f"{a.name}_vs_{b.name}",
             graph_attr={
                 **GRAPH_STYLE,
@@ -772,6 +831,7 @@ class _DiffDrawer:
             only=lambda g, u, v: g is b.graph or u in self.removed or v in self.removed,
         )
         self.dot.edge(_visible(self.rep_b, b.graph.graph["output"]), "output", label=fmt(b.output_shape))
+        self.dot.nodes = len(self.drawn) + 2
         return self.dot
 
     def node_id(self, p: Pair) -> str:
@@ -884,6 +944,7 @@ class _DiffDrawer:
         scope = self.b.graph.graph["scopes"][p.path]
         what = module_text(scope, self.b.graph) if scope.kind == "seq" else (scope.definition or "")
         title = _cluster_title(_leaf(p.path), what, _delta(p.params))
+        self.dot.clusters += 1
         with container.subgraph(name=f"cluster_{p.path}") as sub:
             sub.attr(label="", **CHANGED_CLUSTER)
             mark = len(self.drawn)
@@ -1003,10 +1064,14 @@ def dot_source(
 
 def pipe(dot: graphviz.Digraph, fmt_: str, dpi: int | None = None) -> bytes:
     """A graph as ``fmt_`` (svg, png, pdf or dot); PNGs at ``dpi`` (default
-    :data:`DEFAULT_DPI`).  Raises :class:`DotMissing` without Graphviz."""
+    :data:`DEFAULT_DPI`).  Raises :class:`DotMissing` without Graphviz, :class:`DiagramTooBig`
+    (before running it) for a :class:`Diagram` past its limits, :class:`DotFailed` when it
+    fails."""
     if fmt_ == "dot":
         source: str = dot.source
         return source.encode()
+    if isinstance(dot, Diagram) and (dot.nodes > MAX_DIAGRAM_NODES or dot.clusters > MAX_DIAGRAM_CLUSTERS):
+        raise DiagramTooBig(dot.nodes, dot.clusters)
     if fmt_ == "png":
         dot = dot.copy()
         dot.graph_attr["dpi"] = str(dpi or DEFAULT_DPI)
@@ -1014,6 +1079,9 @@ def pipe(dot: graphviz.Digraph, fmt_: str, dpi: int | None = None) -> bytes:
         data: bytes = dot.pipe(format=fmt_)
     except graphviz.ExecutableNotFound:
         raise DotMissing() from None
+    except graphviz.CalledProcessError as e:
+        why = str(e.stderr or b"", "utf-8", "replace").strip() or f"exit status {e.returncode}"
+        raise DotFailed(why.splitlines()[-1][:200]) from None
     return data
 
 
