@@ -652,6 +652,11 @@ class InitWriter:
         return None
 
 
+#: How deep conditional values may nest as ``if`` blocks in ``forward`` (Python allows 100
+#: indentation levels); deeper ones are decided for the instance.
+MAX_BRANCH_DEPTH = 40
+
+
 class _Forward:
     """``forward`` written from the spec's statements."""
 
@@ -711,6 +716,8 @@ class _Forward:
     def statement(self, value: ast.Flow | ast.Choice, target: str) -> str:
         if isinstance(value, ast.Choice):
             attr = self.u.cond_attrs.get(id(value))
+            if attr is not None and self.depth >= MAX_BRANCH_DEPTH:
+                bake(self.u.elab.choices[id(value)])  # Python allows 100 indented blocks: decide
             if attr is None:  # decided when the graph was built
                 taken = value.then if self.u.elab.chosen.get(id(value), True) else value.other
                 return self.statement(taken, target)

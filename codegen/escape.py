@@ -18,11 +18,12 @@ _INVISIBLE = frozenset(
 )
 
 
-def escape_text(text: str, *, comment: bool = False) -> str:
+def escape_text(text: str, *, comment: bool = False, literal: bool = False) -> str:
     """``text`` with every character that could end or disguise a Python string, docstring or
     comment written as an escape sequence (``\\n``, ``\\"``, ``\\u202e``, ...).  In a
     ``comment`` only line breaks and invisible characters can do harm, so quotes and
-    backslashes stay as they are."""
+    backslashes stay as they are.  A lone surrogate is shown as the byte it stands for
+    (``\\xff``), except in a string ``literal``, which must evaluate to ``text``."""
     out: list[str] = []
     for ch in text:
         if comment and ch in "\\\"'":
@@ -35,6 +36,13 @@ def escape_text(text: str, *, comment: bool = False) -> str:
             out.append("\\'")
         elif ch.isprintable() and ch not in _INVISIBLE and unicodedata.category(ch) not in ("Cs", "Co", "Cn"):
             out.append(ch)
+        elif unicodedata.category(ch) == "Cs" and not literal:
+            # a lone surrogate (a file name's byte that is not UTF-8, as os.fsdecode reads it)
+            # cannot be in a docstring (the module would not import) or a comment: it is written
+            # as visible text, the byte it stands for (``\xff``); a string ``literal`` keeps it
+            n = ord(ch)
+            shown = f"x{n - 0xDC00:02x}" if 0xDC80 <= n <= 0xDCFF else f"u{n:04x}"
+            out.append(("\\" if comment else "\\\\") + shown)
         else:
             n = ord(ch)
             out.append(f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}")
@@ -43,4 +51,4 @@ def escape_text(text: str, *, comment: bool = False) -> str:
 
 def py_str(text: str) -> str:
     """A Python string literal that evaluates to ``text``."""
-    return '"' + escape_text(text) + '"'
+    return '"' + escape_text(text, literal=True) + '"'

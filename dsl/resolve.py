@@ -92,9 +92,12 @@ def resolve(
         except ArchcError as e:
             if p.name in overrides:  # a value given on the command line
                 d = e.diagnostics[0]
-                hint = (
-                    d.hint or f"blocks: {', '.join(recipe.blocks)}; parameters: {', '.join(values) or 'none'}"
+                names = f"blocks: {', '.join(recipe.blocks)}; parameters: {', '.join(values) or 'none'}"
+                hint = d.hint or (
+                    "use a finite number of at most 18 digits" if "number" in d.message else names
                 )
+                if "undefined name" in d.message:
+                    hint += "; a word that is not a name is not a value here (strings are quoted)"
                 raise UsageError.at(NOWHERE, f"--set {p.name}: {d.message}", hint) from None
             sink.diagnostics.extend(e.diagnostics)
         spans[p.name] = expr.span

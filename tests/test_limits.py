@@ -171,11 +171,6 @@ def test_deepest_nesting_inside_the_deepest_blocks_compiles_and_emits(inner: str
     compile(source, "emitted.py", "exec")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codegen writes nested conditional values as nested if-blocks; Python allows 100 "
-    "indentation levels (reported to the lead: codegen/emit.py)",
-)
 def test_deepest_conditional_values_emit_code_that_compiles() -> None:
     from archc.api import Compiled as WithBackends
 

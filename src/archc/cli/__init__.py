@@ -5,6 +5,8 @@ stdout, diagnostics and progress to stderr.  ``check``, ``summary`` and ``render
 import torch.
 """
 
+import sys
+
 from archc.cli import build, check, diff, evaluate, render, serve, train, weights
 from archc.cli.common import app
 
@@ -12,4 +14,10 @@ __all__ = ["app", "build", "check", "diff", "evaluate", "main", "render", "serve
 
 
 def main() -> None:
+    # paths may hold bytes that are not UTF-8 (read as surrogates) and terminals may refuse
+    # characters: print what cannot be encoded as escapes rather than end in a traceback
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     app()

@@ -79,19 +79,23 @@ def write_diagram(
     install Graphviz."""
     from archc.build import write_atomic
     from archc.dsl.diagnostics import NOWHERE
-    from archc.render import DotMissing, pipe
+    from archc.render import DiagramTooBig, DotFailed, DotMissing, pipe
 
     try:
         data = pipe(dot, fmt, dpi)
     except DotMissing as e:
         source = out.with_suffix(".dot")
         write_atomic({source: pipe(dot, "dot")})
-        raise UsageError.at(
-            NOWHERE,
-            f"{out} not written: {e}",
-            f"its DOT source is in {source}; once Graphviz is installed, rerun, "
-            f"or run `dot -T{fmt} {source} -o {out}`",
-        ) from None
+        if isinstance(e, DiagramTooBig):
+            hint = f"its DOT source is in {source}; fold it with a smaller --depth"
+        elif isinstance(e, DotFailed):
+            hint = f"its DOT source is in {source}; fold it with a smaller --depth, or try another Graphviz"
+        else:
+            hint = (
+                f"its DOT source is in {source}; once Graphviz is installed, rerun, "
+                f"or run `dot -T{fmt} {source} -o {out}`"
+            )
+        raise UsageError.at(NOWHERE, f"{out} not written: {e}", hint) from None
     write_atomic({out: data})
     say(f"wrote {out}")
 

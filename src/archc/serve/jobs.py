@@ -210,11 +210,18 @@ def _overrides(c: Compiled, sets: dict[str, str]) -> list[str]:
 
 
 def _small_enough(parts: dict[str, tuple[str, ...]], warnings: list[str]) -> bool:
+    from archc.render import MAX_DIAGRAM_CLUSTERS
+
     nodes = sum(1 for key in parts if not key.startswith("c:"))
-    if nodes > MAX_DIAGRAM_NODES:
+    clusters = len(parts) - nodes
+    if nodes > MAX_DIAGRAM_NODES or clusters > MAX_DIAGRAM_CLUSTERS:
+        what = (
+            f"{nodes:,} nodes (more than {MAX_DIAGRAM_NODES:,})"
+            if nodes > MAX_DIAGRAM_NODES
+            else f"{clusters:,} open modules (more than {MAX_DIAGRAM_CLUSTERS:,})"
+        )
         warnings.append(
-            f"the diagram would have {nodes:,} nodes (more than {MAX_DIAGRAM_NODES:,}): "
-            "collapse some modules, or put long runs of layers in a block"
+            f"the diagram would have {what}: collapse some modules, or put long runs of layers in a block"
         )
         return False
     return True
