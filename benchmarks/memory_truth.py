@@ -12,8 +12,10 @@ prints measured and predicted bytes and their ratios per network.
     python benchmarks/memory_truth.py                  # every spec in specs/, float32 and bfloat16
     python benchmarks/memory_truth.py resnet50 vit_b_16
     python benchmarks/memory_truth.py --write          # also rewrite tests/reference/memory/saved.json
+    python benchmarks/memory_truth.py --write swin_t   # measure swin_t again, keep the other records
 
-``--write`` records the measurements the tests compare the prediction with (``tests/test_memory.py``).
+``--write`` records the measurements the tests compare the prediction with (``tests/test_memory.py``);
+with names, it replaces only those networks' records (and adds the new ones), keeping the rest.
 On a machine with CUDA, ``--cuda`` adds the peak allocated during one training step
 (``torch.cuda.max_memory_allocated``) next to the predicted peak.
 """
@@ -43,6 +45,7 @@ OUT = ROOT / "tests" / "reference" / "memory" / "saved.json"
 EXTRA: list[tuple[str, str, list[str]]] = [
     ("vit_b_16_dropout", "specs/vit_b_16.arch", ["dropout=0.1"]),
     ("opsnet", "tests/reference/memory/opsnet.arch", []),
+    ("zoo_ops", "tests/reference/memory/zoo_ops.arch", []),
 ]
 CASES = [(1, "float32"), (2, "float32"), (1, "bfloat16")]
 
@@ -210,6 +213,11 @@ def main() -> None:
             "torch": torch.__version__,
             "machine": platform.machine(),
         }
+        if args.names and OUT.exists():  # replace these networks' records, keep the others
+            mine = {r["name"] for r in records}
+            kept = [r for r in json.loads(OUT.read_text())["measurements"] if r["name"] not in mine]
+            order = {name: i for i, (name, _, _) in enumerate(cases([]))}
+            records = sorted(kept + records, key=lambda r: order.get(r["name"], len(order)))
         OUT.write_text(json.dumps({"meta": meta, "measurements": records}, indent=1) + "\n")
         print(f"wrote {OUT.relative_to(ROOT)}", file=sys.stderr)
 

@@ -4,8 +4,9 @@ Each op says what one layer keeps for the backward pass (:meth:`Op.saves`: which
 output, and the tensors it creates and keeps, such as batch-norm statistics, max-pool indices
 and dropout noise).  What is kept is counted per *storage*, the way memory is spent:
 
-- a view (``flatten``, ``tokens``, ``token``, ``identity``, dropout with p = 0) shares the
-  storage of its input, and an in-place ReLU writes into its input's storage;
+- a view (``flatten``, ``tokens``, ``token``, ``identity``, ``permute``, ``chunk``, dropout with
+  p = 0) shares the storage of its input, and an activation run in place (ReLU, ReLU6, hard swish,
+  ...; the code generator decides which) writes into its input's storage;
 - a storage kept by several layers (a convolution's input that a ReLU also keeps as its output)
   is counted once, at the first layer that keeps it;
 - parameters and buffers are not activations: they are counted apart (autograd also keeps the
@@ -44,14 +45,23 @@ OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 ASSUMED = Saves(inputs=(0,))
 
 
-def inplace_relu(g: nx.DiGraph, name: str) -> bool:
-    """Whether the emitted module runs this ReLU in place: its single operand is a layer's output
-    (not the network input) that nothing else reads.  The code generator applies the same rule."""
+def in_place(g: nx.DiGraph, name: str) -> bool:
+    """Whether the emitted module runs this layer in place (an activation that can, ``Op.inplace``):
+    its single operand is a layer's output (not the network input) that nothing else reads.  The
+    code generator applies the same rule."""
     d = g.nodes[name]
-    if d["op"] != "relu":
+    if name == "input" or not REGISTRY[d["op"]].inplace:
         return False
     preds = d["inputs"]
     return len(preds) == 1 and preds[0] != "input" and g.out_degree(preds[0]) == 1
+
+
+def _saves(g: nx.DiGraph, name: str) -> Saves | None:
+    """The layer's ``saves`` rule, told (as ``inplace``) whether it runs in place."""
+    d = g.nodes[name]
+    op = REGISTRY[d["op"]]
+    args = {**d["args"], "inplace": True} if in_place(g, name) else d["args"]
+    return op.saves(args, d["in_shapes"], d["shape"])
 
 
 @dataclass
@@ -138,12 +148,12 @@ def memory(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: str
             storage[name] = name
             nbytes[name] = prod(d["shape"]) * batch * size
             continue
-        rule = REGISTRY[d["op"]].saves(d["args"], d["in_shapes"], d["shape"])
+        rule = _saves(g, name)
         if rule is None:
             missing.add(d["op"])
             rule = ASSUMED
         rules[name] = rule
-        if rule.alias or inplace_relu(g, name):
+        if rule.alias or in_place(g, name):
             storage[name] = storage[d["inputs"][0]]
         else:
             storage[name] = name

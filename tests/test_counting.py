@@ -155,3 +155,13 @@ def test_ops_lists_the_rules_an_op_lacks(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(type(REGISTRY["relu"]), "window", Op.window)
     lines = cli("ops").splitlines()
     assert lines[at + 2].strip() == "[no rule yet for: fvcore, receptive field]"
+
+
+def test_every_built_in_op_has_every_rule() -> None:
+    """Each op has a rule in every analysis: each counting convention, memory, receptive field."""
+    from archc.dsl.ops import missing_rules
+    from archc.dsl.ops.plugins import provider_of
+
+    missing = {name: missing_rules(name) for name in REGISTRY if not provider_of(name)}
+    assert {name: m for name, m in missing.items() if m} == {}
+    assert "no rule yet" not in cli("ops")
