@@ -301,12 +301,15 @@ class Op:
 
     def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves | None:
         """What autograd keeps of this layer for backward (training mode, CPU); None: no rule yet,
-        which the memory report lists (and counts as keeping the inputs)."""
+        which the memory report lists (and counts as keeping the inputs).  Besides the layer's
+        arguments, ``a`` says whether it runs in place (``inplace``) and the batch size
+        (``batch``: whether a kernel copies an operand can depend on it)."""
         return None
 
     def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
         """Tensors a layer allocates and frees within itself in an inference forward, beyond its
-        output, as ``(shape, dtype, batched)`` like :attr:`Saves.extra` (max pooling's indices)."""
+        output, as ``(shape, dtype, batched)`` like :attr:`Saves.extra` (max pooling's indices);
+        ``a`` holds the batch size as ``batch`` too."""
         return ()
 
     def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window] | None:

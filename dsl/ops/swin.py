@@ -101,13 +101,26 @@ class WindowAttention(Op):
         shifted = (sh > 0 and wh < ph) or (sw > 0 and ww < pw)
         return ph * pw * c, a["heads"] * ph * pw * n, (ph // wh) * (pw // ww) * n * n, shifted
 
+    @staticmethod
+    def _one_window(a: dict[str, Any], ins: list[Shape]) -> bool:
+        """Whether the batch holds one window in all: matmul's reshapes of q, k and v are then
+        views, where otherwise (windows x heads merged into one dimension) they are copies."""
+        h, w, _ = ins[0]
+        (wh, ww) = pair(a["window"])
+        return int(a.get("batch", 2)) * -(-h // wh) * -(-w // ww) == 1
+
     def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
         # torchvision's shifted_window_attention keeps five copies of the padded map: the windows
         # (the qkv linear's input), q scaled, k transposed and v (each copied by matmul's reshape),
-        # and the attention output (the proj linear's input); and the softmax.  Attention dropout
-        # adds its noise and the dropped weights (A·V's operand); dropout its noise on the map.
+        # and the attention output (the proj linear's input); and the softmax.  With one window in
+        # the whole batch it keeps q scaled and the packed qkv (three maps) instead of the copies.
+        # Attention dropout adds its noise and the dropped weights (A·V's operand); dropout its
+        # noise on the map.
         padded, weights, _, _ = self._sizes(a, ins)
-        kept = [((padded,), "act", True)] * 5 + [((weights,), "act", True)]
+        maps = [((padded,), "act", True)] * 3 + [((3 * padded,), "act", True)]
+        if not self._one_window(a, ins):
+            maps = [((padded,), "act", True)] * 5
+        kept = [*maps, ((weights,), "act", True)]
         if a["attn_dropout"]:
             kept += [((weights,), "act", True)] * 2
         if a["dropout"]:
@@ -117,14 +130,15 @@ class WindowAttention(Op):
     def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
         # in eval the function holds, besides its input, the windows, the packed qkv (3 maps), q
         # scaled and the gathered position bias throughout, and the shift mask from the time it
-        # is made; the most is held at A·V (the softmax, v copied for matmul and the product: two
-        # more maps) or, when the weights outweigh two maps, at the mask's or the bias's addition
-        # (the weights before and after).  The output does not exist yet: the padding's extra
-        # elements stand in for one of the maps.
+        # is made; the most is held at A·V (the softmax, v copied for matmul - unless the batch
+        # holds one window - and the product) or, when the weights outweigh those maps, at the
+        # mask's or the bias's addition (the weights before and after).  The output does not
+        # exist yet: the padding's extra elements stand in for one of the maps.
         padded, weights, mask, shifted = self._sizes(a, ins)
         n = pair(a["window"])[0] * pair(a["window"])[1]
+        at_av = (1 if self._one_window(a, ins) else 2) * padded
         held = [((padded,), "act", True)] * 4 + [((padded - prod(out),), "act", True)]
-        held += [((weights,), "act", True), ((max(2 * padded, weights),), "act", True)]
+        held += [((weights,), "act", True), ((max(at_av, weights),), "act", True)]
         held += [((a["heads"] * n * n,), "act", False)]
         return tuple(held + ([((mask,), "act", False)] if shifted else []))
 
