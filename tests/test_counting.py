@@ -42,7 +42,8 @@ def test_the_reference_networks_are_all_there() -> None:
     names = {p.stem for p in FILES}
     assert {"resnet18", "resnet50", "resnet152", "vgg16", "alexnet", "googlenet", "vit_b_16"} <= names
     zoo = {"mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet1_0", "shufflenet_v2_x1_0"}
-    assert zoo | {"squeezenet1_0", "squeezenet1_1", "convnext_tiny"} <= names
+    zoo |= {"squeezenet1_0", "squeezenet1_1", "densenet121", "resnext50_32x4d", "wide_resnet50_2"}
+    assert zoo | {"convnext_tiny", "swin_t"} <= names
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
