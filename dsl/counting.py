@@ -73,6 +73,12 @@ def _dense_and_bias(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> 
     return _dense(op, a, ins, out) + _bias_outputs(op, a, ins, out)
 
 
+def _dense_and_other(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    """The op's dense and other MACs (:meth:`Op.macs`: fvcore's norm, upsampling and pooling handles)."""
+    dense, other = op.macs(a, ins, out)
+    return dense + other
+
+
 def _numel_in(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
     return prod(ins[0])
 
@@ -83,6 +89,50 @@ def _twice_numel_in(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> 
 
 def _twice_numel_out(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
     return 2 * prod(out)
+
+
+def _numel_out(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    return prod(out)
+
+
+def _ptflops_upsample(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    """The nn.Upsample hook counts the output's elements (of its first sample: at batch 1 the
+    same), and the patched F.interpolate it calls counts the size's elements, or the input's times
+    the scale squared (truncated here where that is not whole)."""
+    if a["scale"] is None:
+        return 2 * prod(out)
+    return prod(out) + int(prod(ins[0]) * float(a["scale"]) ** 2)
+
+
+def _padded_tokens(a: dict[str, Any], ins: list[Shape]) -> tuple[int, int, int]:
+    """Window attention's tokens padded to whole windows, tokens per window, and channels."""
+    h, w, c = ins[0]
+    wh, ww = (a["window"], a["window"]) if isinstance(a["window"], int) else a["window"]
+    return -(-h // wh) * wh * (-(-w // ww) * ww), wh * ww, c
+
+
+def _ptflops_window_attention(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    """Only what the patched Tensor.matmul and F.softmax see: Q·Kᵀ and A·V, and the softmax's input."""
+    tokens, n, c = _padded_tokens(a, ins)
+    heads: int = a["heads"]
+    return 2 * tokens * n * c + heads * tokens * n
+
+
+def _window_attention_and_biases(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    """aten.addmm of the qkv and proj linears (and aten.bmm): the products and 1 per biased output."""
+    tokens, _, c = _padded_tokens(a, ins)
+    biased = 3 * int(a["qkv_bias"]) + int(a["proj_bias"])
+    return _dense(op, a, ins, out) + tokens * c * biased
+
+
+def _ptflops_patch_merging(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    """Its nn.Linear hook (4C → 2C, no bias) and its nn.LayerNorm's: 1 per merged element."""
+    return _dense(op, a, ins, out) + 2 * prod(out)
+
+
+def _params_per_output_position(op: Op, a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    """torchinfo's ConvNd (any class named with 'Conv'): (weight + bias elements) × output positions."""
+    return _params(op, a, ins, out) * prod(out[1:])
 
 
 def _per_element(k_affine: int, k_plain: int) -> Count:
@@ -137,8 +187,20 @@ _NOT_DENSE = (
     "bn", "layernorm", "relu", "gelu", "sigmoid", "identity", "dropout", "maxpool", "avgpool",
     "adaptive_avgpool", "gap", "flatten", "tokens", "token", "pixel_shuffle", "pad_channels",
     "cls_token", "pos_embed", "add", "mul", "cat",
+    "groupnorm", "instancenorm", "layernorm2d", "relu6", "hardswish", "hardsigmoid", "silu",
+    "leaky_relu", "softmax", "drop_path", "layer_scale", "upsample", "upsample_bilinear", "permute",
+    "transpose", "channel_shuffle", "chunk", "slice",
 )  # fmt: skip
-_HAVE_PARAMS = ("bn", "layernorm", "cls_token", "pos_embed")
+_HAVE_PARAMS = (
+    "bn",
+    "layernorm",
+    "cls_token",
+    "pos_embed",
+    "groupnorm",
+    "instancenorm",
+    "layernorm2d",
+    "layer_scale",
+)
 _TORCHVISION_ZERO = "not a convolution, linear layer or attention product"
 
 TORCHVISION = Convention(
@@ -151,6 +213,12 @@ TORCHVISION = Convention(
         "mean_shift": Rule(_dense, "its 1x1 convolution: 3 × 3 per pixel (bias not counted)"),
         "linear": Rule(_dense, "inputs × outputs per token (bias not counted)"),
         "attention": Rule(_dense, "q, k, v and output projections (4·N·D²) plus Q·Kᵀ and A·V (2·N²·D)"),
+        "conv1d": Rule(_dense, "weights × output positions (bias not counted)"),
+        "conv_transpose": Rule(_dense, "weights × input positions (bias not counted)"),
+        "window_attention": Rule(
+            _dense, "qkv and proj (4·T·C², T the tokens padded to whole windows) plus Q·Kᵀ and A·V (2·T·w²·C)"
+        ),
+        "patch_merging": Rule(_dense, "its linear 4C → 2C per merged position (the layer norm not counted)"),
         **{name: _skip(_TORCHVISION_ZERO) for name in _NOT_DENSE},
     },
 )
@@ -191,6 +259,37 @@ FVCORE = Convention(
         "add": _skip("aten::add has no handle (unsupported, 0)"),
         "pos_embed": _skip("aten::add has no handle (unsupported, 0)"),
         "mul": _skip("aten::mul has no handle (unsupported, 0)"),
+        "conv1d": Rule(_dense, "aten::_convolution: weights × output positions; the bias is ignored"),
+        "conv_transpose": Rule(
+            _dense, "aten::_convolution, transposed: weights × input positions; the bias is ignored"
+        ),
+        "window_attention": Rule(
+            _dense,
+            "aten::linear (qkv, proj) and aten::matmul (Q·Kᵀ, A·V) on the tokens padded to whole windows; "
+            "aten::mul, add and softmax have no handle (unsupported, 0), aten::roll, constant_pad_nd "
+            "and masked_fill are ignored",
+        ),
+        "patch_merging": Rule(
+            _dense_and_other, "aten::layer_norm: 5 per merged element; aten::linear 4C → 2C; the rest ignored"
+        ),
+        "groupnorm": Rule(_dense_and_other, "aten::group_norm: 5 per element (4 without affine)"),
+        "instancenorm": Rule(_dense_and_other, "aten::instance_norm: 5 per element (4 without affine)"),
+        "layernorm2d": Rule(_dense_and_other, "aten::layer_norm: 5 per element (4 without affine)"),
+        "upsample": Rule(_dense_and_other, "aten::upsample_nearest2d: 1 per output element"),
+        "upsample_bilinear": Rule(_dense_and_other, "aten::upsample_bilinear2d: 4 per output element"),
+        "relu6": _skip("aten::hardtanh has no handle (unsupported, 0)"),
+        "hardswish": _skip("aten::hardswish has no handle (unsupported, 0)"),
+        "hardsigmoid": _skip("aten::hardsigmoid has no handle (unsupported, 0)"),
+        "silu": _skip("aten::silu has no handle (unsupported, 0)"),
+        "leaky_relu": _skip("aten::leaky_relu has no handle (unsupported, 0)"),
+        "softmax": _skip("aten::softmax has no handle (unsupported, 0)"),
+        "drop_path": _skip("returns its input in eval mode: no operator runs"),
+        "layer_scale": _skip("aten::mul has no handle (unsupported, 0)"),
+        "permute": _skip("aten::permute is on fvcore's ignore list"),
+        "transpose": _skip("aten::transpose is on fvcore's ignore list"),
+        "channel_shuffle": _skip("aten::view, transpose and contiguous are on fvcore's ignore list"),
+        "chunk": _skip("aten::chunk is on fvcore's ignore list"),
+        "slice": _skip("aten::slice is on fvcore's ignore list"),
     },
 )
 
@@ -252,6 +351,52 @@ PTFLOPS = Convention(
         "add": _skip("a + b (Tensor.__add__) is not patched (only torch.add and Tensor.add are)"),
         "mul": _skip("a * b (Tensor.__mul__) is not patched (only torch.mul and Tensor.mul are)"),
         "cat": _skip("torch.cat is not patched"),
+        "conv1d": Rule(
+            _dense_and_bias, "nn.Conv1d hook: weights × output positions, plus 1 per output for a bias"
+        ),
+        "conv_transpose": Rule(
+            _dense_and_bias,
+            "nn.ConvTranspose2d hook (transpose=True): weights × input positions, plus 1 per output "
+            "for a bias",
+        ),
+        "window_attention": Rule(
+            _ptflops_window_attention,
+            "only the patched Tensor.matmul (Q·Kᵀ, A·V: 2·T·w²·C over the padded tokens) and F.softmax "
+            "(heads·T·w²): qkv and proj run as F.linear, which is not patched, and their nn.Linear "
+            "never runs",
+        ),
+        "patch_merging": Rule(
+            _ptflops_patch_merging,
+            "nn.Linear hook (4C → 2C, no bias) and nn.LayerNorm by the batch-norm hook: 1 per merged element",
+        ),
+        "groupnorm": Rule(
+            _per_element(2, 1), "nn.GroupNorm, by the batch-norm hook: 2 per element (1 without affine)"
+        ),
+        "instancenorm": Rule(
+            _per_element(2, 1), "nn.InstanceNorm2d, by the batch-norm hook: 2 per element (1 without affine)"
+        ),
+        "layernorm2d": _skip("LayerNorm2d subclasses nn.LayerNorm, and ptflops hooks exact types only"),
+        "relu6": Rule(_numel_out, "nn.ReLU6 hook: 1 per element (it calls F.hardtanh, which is not patched)"),
+        "leaky_relu": Rule(_numel_out, "nn.LeakyReLU hook: 1 per element (F.leaky_relu is not patched)"),
+        "silu": Rule(_numel_out, "the patched F.silu, which nn.SiLU calls: 1 per element (no module hook)"),
+        "softmax": Rule(_numel_out, "the patched F.softmax, which nn.Softmax calls: 1 per element"),
+        "hardswish": _skip("nn.Hardswish has no hook and F.hardswish is not patched"),
+        "hardsigmoid": _skip("nn.Hardsigmoid has no hook and F.hardsigmoid is not patched"),
+        "upsample": Rule(
+            _ptflops_upsample,
+            "nn.Upsample hook: 1 per output element; the patched F.interpolate: as many again",
+        ),
+        "upsample_bilinear": Rule(
+            _ptflops_upsample,
+            "nn.Upsample hook: 1 per output element; the patched F.interpolate: as many again",
+        ),
+        "drop_path": _skip("returns its input in eval mode; no hook"),
+        "layer_scale": _skip("p * x (Tensor.__mul__) is not patched (only torch.mul and Tensor.mul are)"),
+        "permute": _skip("torch.permute is not patched"),
+        "transpose": _skip("a view; not patched"),
+        "channel_shuffle": _skip("views and a contiguous copy; not patched"),
+        "chunk": _skip("a view; not patched"),
+        "slice": _skip("a view; not patched"),
     },
 )
 
@@ -273,6 +418,17 @@ PTFLOPS_ATEN = Convention(
             "the projections (4·N·D² and their biases, aten.addmm); on CPU Q·Kᵀ and A·V run in "
             "aten._scaled_dot_product_flash_attention_for_cpu, which it does not count (a math-backend "
             "attention would show them as bmm)",
+        ),
+        "conv1d": Rule(_dense_and_bias, "aten.convolution: weights × output positions, plus the bias"),
+        "conv_transpose": Rule(
+            _dense_and_bias, "aten.convolution, transposed: weights × input positions, plus the bias"
+        ),
+        "window_attention": Rule(
+            _window_attention_and_biases,
+            "aten.addmm (qkv, proj, with their biases) and aten.bmm (Q·Kᵀ, A·V) over the padded tokens",
+        ),
+        "patch_merging": Rule(
+            _dense, "aten.mm of its linear 4C → 2C (no bias); the layer norm is not counted"
         ),
         **{name: _skip(_ATEN_ONLY) for name in _NOT_DENSE},
     },
@@ -301,6 +457,21 @@ TORCHINFO = Convention(
         ),
         "cls_token": _skip("the parameter belongs to a module with children, which is not a leaf"),
         "pos_embed": _skip("the parameter belongs to a module with children, which is not a leaf"),
+        "conv1d": Rule(_params_per_output_position, "Conv1d: (weight + bias elements) × output positions"),
+        "conv_transpose": Rule(
+            _params_per_output_position, "ConvTranspose2d: (weight + bias elements) × output positions"
+        ),
+        "groupnorm": Rule(_params, "weight + bias elements once (2·C; 0 without affine)"),
+        "instancenorm": Rule(_params, "weight + bias elements once (2·C; 0 without affine)"),
+        "layernorm2d": Rule(_params, "weight + bias elements once (2·C): the class name has no 'Conv'"),
+        "layer_scale": _skip("the parameter belongs to the block's module, which has children: not a leaf"),
+        "window_attention": _skip(
+            "ShiftedWindowAttention has children and is not a leaf; it calls F.linear with their "
+            "weights, so its qkv and proj modules never run"
+        ),
+        "patch_merging": Rule(
+            _params, "its leaves' parameters once: the linear's weight and the layer norm's"
+        ),
         **{name: _skip(_NO_PARAMS) for name in _NOT_DENSE if name not in _HAVE_PARAMS},
     },
 )

@@ -4,8 +4,9 @@ Each op says what one layer keeps for the backward pass (:meth:`Op.saves`: which
 output, and the tensors it creates and keeps, such as batch-norm statistics, max-pool indices
 and dropout noise).  What is kept is counted per *storage*, the way memory is spent:
 
-- a view (``flatten``, ``tokens``, ``token``, ``identity``, dropout with p = 0) shares the
-  storage of its input, and an in-place ReLU writes into its input's storage;
+- a view (``flatten``, ``tokens``, ``token``, ``identity``, ``permute``, ``chunk``, dropout with
+  p = 0) shares the storage of its input, and an activation run in place (ReLU, ReLU6, hard swish,
+  ...; the code generator decides which) writes into its input's storage;
 - a storage kept by several layers (a convolution's input that a ReLU also keeps as its output)
   is counted once, at the first layer that keeps it;
 - parameters and buffers are not activations: they are counted apart (autograd also keeps the
@@ -44,14 +45,24 @@ OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 ASSUMED = Saves(inputs=(0,))
 
 
-def inplace_relu(g: nx.DiGraph, name: str) -> bool:
-    """Whether the emitted module runs this ReLU in place: its single operand is a layer's output
-    (not the network input) that nothing else reads.  The code generator applies the same rule."""
+def in_place(g: nx.DiGraph, name: str) -> bool:
+    """Whether the emitted module runs this layer in place (an activation that can, ``Op.inplace``):
+    its single operand is a layer's output (not the network input) that nothing else reads.  The
+    code generator applies the same rule."""
     d = g.nodes[name]
-    if d["op"] != "relu":
+    if name == "input" or not REGISTRY[d["op"]].inplace:
         return False
     preds = d["inputs"]
     return len(preds) == 1 and preds[0] != "input" and g.out_degree(preds[0]) == 1
+
+
+def _saves(g: nx.DiGraph, name: str, batch: int) -> Saves | None:
+    """The layer's ``saves`` rule, told whether it runs in place (``inplace``) and the batch size
+    (``batch``: whether some kernels copy an operand depends on it)."""
+    d = g.nodes[name]
+    op = REGISTRY[d["op"]]
+    args = {**d["args"], "inplace": in_place(g, name), "batch": batch}
+    return op.saves(args, d["in_shapes"], d["shape"])
 
 
 @dataclass
@@ -138,12 +149,12 @@ def memory(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: str
             storage[name] = name
             nbytes[name] = prod(d["shape"]) * batch * size
             continue
-        rule = REGISTRY[d["op"]].saves(d["args"], d["in_shapes"], d["shape"])
+        rule = _saves(g, name, batch)
         if rule is None:
             missing.add(d["op"])
             rule = ASSUMED
         rules[name] = rule
-        if rule.alias or inplace_relu(g, name):
+        if rule.alias or in_place(g, name):
             storage[name] = storage[d["inputs"][0]]
         else:
             storage[name] = name
@@ -225,12 +236,19 @@ def _inference_activations(
                 if not i.startswith(b + "."):
                     last[storage[i]] = max(last[storage[i]], ends[b])
     # the side operand of a merge (a skip, a gate) is a variable of the forward that writes the
-    # merge, bound until that forward returns
+    # merge, bound until that forward returns; so is its main operand when a flow of more than two
+    # steps written inside the merge computes it (the code generator writes such a flow as
+    # statements into a temporary variable, where a shorter one stays inside the merge's
+    # expression; a flow assigned to the spec's own variable is taken to end there, as where the
+    # merge rebinds that variable: y = x + y)
+    external = _external_inputs(g, scopes)
     for u, v, skip in g.edges(data="skip"):
-        if skip:
-            scope = g.nodes[v]["scope"]
-            while scope and scope not in ends:
-                scope = scope.rpartition(".")[0]
+        if REGISTRY[g.nodes[v]["op"]].arity != 0:  # not a merge
+            continue
+        scope = g.nodes[v]["scope"]
+        while scope and scope not in ends:
+            scope = scope.rpartition(".")[0]
+        if skip or (_written_inside(g, u, v, scope, scopes) and _flow_steps(g, u, scope, external) > 2):
             last[storage[u]] = max(last[storage[u]], ends.get(scope, len(nodes)))
     last[storage["input"]] = last[storage[g.graph["output"]]] = len(nodes)
     freed: dict[int, list[str]] = {}  # order of a layer -> the storages freed after it
@@ -244,12 +262,61 @@ def _inference_activations(
             live += nbytes[storage[name]]
         scratch = 0
         if name != "input":
-            for shape, kind, batched in REGISTRY[d["op"]].scratch(d["args"], d["in_shapes"], d["shape"]):
+            args = {**d["args"], "batch": batch}
+            for shape, kind, batched in REGISTRY[d["op"]].scratch(args, d["in_shapes"], d["shape"]):
                 scratch += prod(shape) * (batch if batched else 1) * _bytes(kind, dtype)
         peak = max(peak, live + scratch)
         for s in freed.get(d["order"], []):
             live -= nbytes[s]
     return peak
+
+
+def _external_inputs(g: nx.DiGraph, scopes: dict[str, Any]) -> dict[str, set[str]]:
+    """For every module (block or sequence), the layers outside it that its layers read."""
+    external: dict[str, set[str]] = {}
+    for name, d in g.nodes(data=True):
+        for b in _enclosing_blocks(name, scopes):
+            external.setdefault(b, set()).update(i for i in d.get("inputs", ()) if not i.startswith(b + "."))
+    return external
+
+
+def _written_inside(g: nx.DiGraph, u: str, v: str, scope: str, scopes: dict[str, Any]) -> bool:
+    """Whether the step of module ``scope`` that computes ``u`` is written inside merge ``v``'s
+    expression in the spec (its span lies within the merge's)."""
+    prefix = scope + "." if scope else ""
+    child = prefix + u[len(prefix) :].split(".")[0]
+    if child in scopes:
+        inner = scopes[child].span
+    elif child in g.nodes:
+        inner = g.nodes[child]["span"]
+    else:
+        return False
+    outer = g.nodes[v]["span"]
+    if inner is None or outer is None or inner.file != outer.file:
+        return False
+    return (outer.line, outer.col) <= (inner.line, inner.col) and (inner.end_line, inner.end_col) <= (
+        outer.end_line,
+        outer.end_col,
+    )
+
+
+def _flow_steps(g: nx.DiGraph, u: str, scope: str, external: dict[str, set[str]]) -> int:
+    """How many steps of the module ``scope`` (its own layers and child modules, one each) the
+    flow ending at layer ``u`` has, back to where it starts: a value that something else reads
+    too, or the module's input."""
+    prefix = scope + "." if scope else ""
+    steps, cur = 0, u
+    while cur != "input" and cur.startswith(prefix):
+        child = prefix + cur[len(prefix) :].split(".")[0]
+        steps += 1
+        ins = set(g.nodes[cur]["inputs"]) if child == cur else external.get(child, set())
+        if len(ins) != 1:
+            break
+        (cur,) = ins
+        readers = {prefix + s[len(prefix) :].split(".")[0] for s in g.successors(cur)}
+        if len(readers) > 1:  # a value the flow shares: where it starts
+            break
+    return steps
 
 
 def _enclosing_blocks(name: str, scopes: dict[str, Any]) -> list[str]:

@@ -5,12 +5,21 @@ dilation; an upsampling factor; or "sees the whole input").  Walking the graph i
 ``r`` the receptive field (input pixels one output position sees, padding included) and ``j`` the
 jump (input pixels between neighbouring output positions, the cumulative stride):
 
-    r_out = r_in + (k - 1) · d · j_in        j_out = j_in · s        (j_out = j_in / up)
+    r_out = r_in + (k - 1) · d · j_in        j_out = j_in · s
+
+(a layer that resamples by ``up`` - pixel shuffle, upsampling, a transposed convolution - reads
+``k`` neighbouring inputs per output: r_out = r_in + (k - 1) · j_in, j_out = j_in / up)
 
 and the centre of the first output position moves by ((k - 1) · d / 2 - p) · j_in.  A merge takes
-the largest field of its operands; global pooling, attention and flattening into a vector see
-the whole input.  An op without a ``window`` rule makes every layer after it unknown, and the
-report says which op it was.
+the largest field of its operands; global pooling, attention, flattening into a vector and the
+norms whose statistics cover the map (group norm, instance norm without running statistics) see
+the whole input.  Where a resampling layer leaves a jump that is not whole (a transposed
+convolution whose stride does not divide its kernel span, a resize by a fraction), the field is
+the span in continuous input coordinates: the positions actually read, rounded to the grid of
+the layers before, can reach up to one of their jumps further (tests/test_receptive.py checks
+both against the widest gradient support).  Window attention's partitions are composed as if
+the windows slid: exact for one layer, the field of a typical position for stacked ones.  An op
+without a ``window`` rule makes every layer after it unknown, and the report says which op it was.
 """
 
 from __future__ import annotations
@@ -82,16 +91,18 @@ def _json(x: Fraction) -> int | float:
     return x.numerator if x.denominator == 1 else float(x)
 
 
-def _step(f: Field, k: int, s: int, p: int, d: int, up: int, whole: bool, op: str, rule: bool) -> Field:
+def _step(
+    f: Field, k: int, s: int, p: int | Fraction, d: int, up: int | Fraction, whole: bool, op: str, rule: bool
+) -> Field:
     if f.unknown:
         return f
     if not rule:
         return Field(unknown=op)
-    jump = f.jump / up if up > 1 else f.jump * s  # kept when the field is whole: the total stride
+    jump = f.jump / up if up != 1 else f.jump * s  # kept when the field is whole: the total stride
     if f.whole or whole:
         return Field(jump=jump, whole=True)
-    if up > 1:
-        return Field(f.size, jump, f.centre)
+    if up != 1:  # resampling: each output sees k neighbouring inputs
+        return Field(f.size + (k - 1) * f.jump, jump, f.centre + (Fraction(k - 1, 2) - p) * f.jump)
     return Field(f.size + (k - 1) * d * f.jump, jump, f.centre + (Fraction((k - 1) * d, 2) - p) * f.jump)
 
 

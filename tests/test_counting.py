@@ -41,6 +41,9 @@ def compiled(spec: str) -> archc.Compiled:
 def test_the_reference_networks_are_all_there() -> None:
     names = {p.stem for p in FILES}
     assert {"resnet18", "resnet50", "resnet152", "vgg16", "alexnet", "googlenet", "vit_b_16"} <= names
+    zoo = {"mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet1_0", "shufflenet_v2_x1_0"}
+    zoo |= {"squeezenet1_0", "squeezenet1_1", "densenet121", "resnext50_32x4d", "wide_resnet50_2"}
+    assert zoo | {"convnext_tiny", "swin_t"} <= names
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -55,20 +58,49 @@ def test_convention_equals_the_tool(path: Path, convention: str) -> None:
     assert count.total == r["emitted"][TOOLS[convention]]["total"]
 
 
+def _elements(g: Any, op: str, where: str = "shape", last: bool = False) -> int:
+    """Elements of the outputs (or the inputs, ``where="in"``) of every layer of ``op`` in ``g``
+    (of the last one only, with ``last``)."""
+    layers = [d for _, d in sorted(g.nodes(data=True), key=lambda nd: nd[1]["order"]) if d.get("op") == op]
+    sizes = [prod(d["in_shapes"][0] if where == "in" else d["shape"]) for d in layers]
+    return sizes[-1] if last else sum(sizes)
+
+
+#: Where torchvision's model computes a layer with a function that the emitted module computes with
+#: a module, the tools that hook modules or patch functions count it differently: what the emitted
+#: module's count exceeds torchvision's by, per network and tool (nothing elsewhere).
+KNOWN_DIFFERENCES: dict[str, dict[str, Any]] = {
+    # BasicConv2d calls F.relu: ptflops counts the emitted nn.ReLU twice (its hook, the patched F.relu)
+    "googlenet": {"ptflops": lambda g: _elements(g, "relu")},
+    # F.adaptive_avg_pool2d: the patched function counts it once; the emitted nn.AdaptiveAvgPool2d
+    # is counted by its hook as well
+    "mobilenet_v2": {"ptflops": lambda g: _elements(g, "gap", "in")},
+    # x.mean([2, 3]): aten::mean has no fvcore handle, and neither a hook nor a patch sees it
+    "mnasnet1_0": {
+        "fvcore": lambda g: _elements(g, "gap", "in"),
+        "ptflops": lambda g: 2 * _elements(g, "gap", "in"),
+    },
+    "shufflenet_v2_x1_0": {
+        "fvcore": lambda g: _elements(g, "gap", "in"),
+        "ptflops": lambda g: 2 * _elements(g, "gap", "in"),
+    },
+    # F.relu and F.adaptive_avg_pool2d after the features: the patched functions count them once
+    "densenet121": {"ptflops": lambda g: _elements(g, "relu", last=True) + _elements(g, "gap", "in")},
+}
+
+
 @pytest.mark.parametrize("path", [p for p in FILES if "reference" in record(p)], ids=lambda p: p.stem)
 def test_emitted_module_and_torchvision_model_count_alike(path: Path) -> None:
     """On torchvision's own model every tool prints the same as on the emitted module, except
-    ptflops on GoogLeNet: torchvision's BasicConv2d calls F.relu where the emitted module has an
-    nn.ReLU, and ptflops counts a ReLU module twice (its hook, and the patched F.relu it calls)."""
+    where torchvision calls a function for what the emitted module does with a module
+    (KNOWN_DIFFERENCES, each computed from the network)."""
     r = record(path)
+    g = compiled(r["spec"]).graph
+    known = KNOWN_DIFFERENCES.get(path.stem, {})
     for key in TOOLS.values():
         emitted, reference = r["emitted"][key]["total"], r["reference"][key]["total"]
-        if path.stem == "googlenet" and key == "ptflops":
-            g = compiled(r["spec"]).graph
-            relu = sum(prod(d["shape"]) for _, d in g.nodes(data=True) if d["op"] == "relu")
-            assert emitted - reference == relu
-        else:
-            assert emitted == reference, key
+        expected = known[key](g) if key in known else 0
+        assert emitted - reference == expected, key
 
 
 @pytest.mark.parametrize(
@@ -155,3 +187,13 @@ def test_ops_lists_the_rules_an_op_lacks(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(type(REGISTRY["relu"]), "window", Op.window)
     lines = cli("ops").splitlines()
     assert lines[at + 2].strip() == "[no rule yet for: fvcore, receptive field]"
+
+
+def test_every_built_in_op_has_every_rule() -> None:
+    """Each op has a rule in every analysis: each counting convention, memory, receptive field."""
+    from archc.dsl.ops import missing_rules
+    from archc.dsl.ops.plugins import provider_of
+
+    missing = {name: missing_rules(name) for name in REGISTRY if not provider_of(name)}
+    assert {name: m for name, m in missing.items() if m} == {}
+    assert "no rule yet" not in cli("ops")

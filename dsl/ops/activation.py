@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from archc.dsl.ops.base import (
+    GLOBAL,
     NOTHING,
     POINTWISE,
     VIEW,
@@ -18,6 +19,7 @@ from archc.dsl.ops.base import (
     Window,
     ctor,
     describe,
+    layout_of,
     register,
     unless_default,
 )
@@ -39,6 +41,11 @@ class _Activation(_Elementwise):
     code generator when the input has no other reader."""
 
     inplace = True
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # the gradient is computed from the input (hardtanh, hardswish, hardsigmoid, silu); run in
+        # place, autograd first copies the input it is about to overwrite and keeps the copy
+        return Saves(extra=((ins[0], "act", True),)) if a.get("inplace") else Saves(inputs=(0,))
 
 
 @register()
@@ -144,6 +151,10 @@ class LeakyReLU(_Elementwise):
         args = () if slope is None else (slope,)
         return Emission(ctor("nn.LeakyReLU", *args, inplace=True if a.get("inplace") else None))
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # leaky_relu_ computes its gradient from the result (the slope is positive); leaky_relu from the input
+        return Saves(output=True) if a.get("inplace") else Saves(inputs=(0,))
+
 
 @register()
 class Softmax(_Elementwise):
@@ -170,6 +181,19 @@ class Softmax(_Elementwise):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"softmax dim {a['dim']}"
 
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        # each output sees the whole of the dimension it normalises: H or W of a feature map
+        # (channels-first or channels-last), the tokens of a sequence; channels are pointwise
+        shape = ins[0]
+        d = a["dim"] % (len(shape) + 1) - 1  # index without the batch
+        if len(shape) == 3:
+            h, w = (0, 1) if layout_of(shape) == "hwc" else (1, 2)
+            return (GLOBAL if d == h else POINTWISE), (GLOBAL if d == w else POINTWISE)
+        return (GLOBAL, GLOBAL) if len(shape) == 2 and d == 0 else (POINTWISE, POINTWISE)
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(output=True)  # _softmax_backward_data reads the result
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor("nn.Softmax", dim=a["dim"]))
 
@@ -182,9 +206,16 @@ class DropPath(_Elementwise):
         'scaling the rest by 1/(1-p) (torchvision\'s StochasticDepth(p, "row"))'
     )
     args = (ArgSpec("p", "prob"),)
+    identity_in_eval = True
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"drop path {a['p']:g}"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        if not a["p"]:
+            return VIEW  # p = 0 returns its input
+        # input * noise, the noise one scaled 0-or-1/(1-p) per sample, which the product keeps
+        return Saves(extra=(((1,), "act", True),))
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor("StochasticDepth", a["p"], QuotedStr("row")), helpers=("StochasticDepth",))

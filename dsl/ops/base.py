@@ -22,7 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 Shape = tuple[int, ...]
 
@@ -193,13 +196,24 @@ VIEW = Saves(alias=True)
 class Window:
     """How a layer maps positions along one spatial dimension (receptive fields): an output
     position sees ``k`` input positions spaced ``d`` apart, windows start every ``s`` positions
-    after ``p`` of padding; ``up`` > 1 for layers that multiply the size (pixel shuffle: each input
-    position becomes ``up`` output positions); ``whole`` for layers whose every output sees the
-    whole input (global pooling, attention, flattening into a vector)."""
+    after ``p`` of padding; ``up`` != 1 for layers that resample by that factor (a fraction where
+    it is not whole: pixel shuffle and nearest upsampling by r, a transposed convolution of
+    stride r, a resize to a fixed size), whose every output position sees ``k`` neighbouring
+    input positions, the first centred ``(k - 1) / 2 - p`` input positions from the first input;
+    ``whole`` for layers whose every output sees the whole input (global pooling, attention,
+    flattening into a vector)."""
 
     __slots__ = ("d", "k", "p", "s", "up", "whole")
 
-    def __init__(self, k: int = 1, s: int = 1, p: int = 0, d: int = 1, up: int = 1, whole: bool = False):
+    def __init__(
+        self,
+        k: int = 1,
+        s: int = 1,
+        p: int | Fraction = 0,
+        d: int = 1,
+        up: int | Fraction = 1,
+        whole: bool = False,
+    ):
         self.k, self.s, self.p, self.d, self.up, self.whole = k, s, p, d, up, whole
 
     def __repr__(self) -> str:
@@ -287,12 +301,15 @@ class Op:
 
     def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves | None:
         """What autograd keeps of this layer for backward (training mode, CPU); None: no rule yet,
-        which the memory report lists (and counts as keeping the inputs)."""
+        which the memory report lists (and counts as keeping the inputs).  Besides the layer's
+        arguments, ``a`` says whether it runs in place (``inplace``) and the batch size
+        (``batch``: whether a kernel copies an operand can depend on it)."""
         return None
 
     def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
         """Tensors a layer allocates and frees within itself in an inference forward, beyond its
-        output, as ``(shape, dtype, batched)`` like :attr:`Saves.extra` (max pooling's indices)."""
+        output, as ``(shape, dtype, batched)`` like :attr:`Saves.extra` (max pooling's indices);
+        ``a`` holds the batch size as ``batch`` too."""
         return ()
 
     def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window] | None:

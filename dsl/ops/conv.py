@@ -233,6 +233,13 @@ class Conv1d(Op):
             text += f", /{a['s']}"
         return text + (f", g{a['groups']}" if a["groups"] != 1 else "")
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))  # the weight gradient needs the input
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        # along the signal's length, the first of the two dimensions the analysis follows
+        return Window(a["k"], a["s"], a["p"], a["d"]), POINTWISE
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
             ctor(
@@ -315,6 +322,21 @@ class ConvTranspose(Op):
         if pair(a["s"]) != (1, 1):
             text += f", x{a['s'] if isinstance(a['s'], int) else 'x'.join(map(str, a['s']))}"
         return text + (f", g{a['groups']}" if a["groups"] != 1 else "")
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))  # the weight gradient needs the input
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        # output o takes input i where i*s - p + m*d = o (m < k): at most ceil(((k-1)d + 1) / s)
+        # inputs; the first output's centre lies (p - (k-1)d/2) / s input positions from input 0
+        from fractions import Fraction  # only receptive fields need it: not imported at start
+
+        def along(k: int, s: int, p: int, d: int) -> Window:
+            seen = -(-((k - 1) * d + 1) // s)
+            return Window(seen, 1, Fraction(seen - 1, 2) - Fraction(2 * p - (k - 1) * d, 2 * s), up=s)
+
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (pair(a[n]) for n in ("k", "s", "p", "d"))
+        return along(kh, sh, ph, dh), along(kw, sw, pw, dw)
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(

@@ -218,6 +218,12 @@ class LayerScale(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "× layer scale"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return Saves(inputs=(0,))  # the scale's gradient needs the input (the scale is a parameter)
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         dims = ", ".join(code_of(d) for d in _scale_shape(ins[0]))
         return Emission(

@@ -6,6 +6,7 @@ from math import prod
 from typing import Any, ClassVar
 
 from archc.dsl.ops.base import (
+    GLOBAL,
     POINTWISE,
     ArgSpec,
     Dim,
@@ -85,6 +86,10 @@ class LayerNorm(Op):
         rows = (prod(ins[0][:-1]),)
         return Saves(inputs=(0,), extra=((rows, "act", True), (rows, "act", True)))
 
+    def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
+        rows = (prod(ins[0][:-1]),)
+        return ((rows, "act", True), (rows, "act", True))  # native_layer_norm returns them in eval too
+
     def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
         return POINTWISE, POINTWISE
 
@@ -133,6 +138,17 @@ class GroupNorm(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"groupnorm {a['groups']}"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # the input, and the mean and inverse deviation of every group (in the input's dtype)
+        return Saves(inputs=(0,), extra=self.scratch(a, ins, out))
+
+    def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
+        g = (a["groups"],)
+        return ((g, "act", True), (g, "act", True))  # native_group_norm returns them in eval too
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return GLOBAL, GLOBAL  # each output depends on its group's statistics over the whole map
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
             ctor(
@@ -177,6 +193,24 @@ class InstanceNorm(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "instancenorm"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # F.instance_norm is a batch norm of the input viewed as 1 x (B*C) x H x W: it keeps the
+        # input, the batch statistics (B*C each, in the input's dtype), and the weight and running
+        # statistics it repeats B times to pass them (the repeated copies, not the parameters)
+        per_sample = (ins[0][0],)
+        kept = 2 + (1 if a["affine"] else 0) + (2 if a["track_running_stats"] else 0)
+        return Saves(inputs=(0,), extra=((per_sample, "act", True),) * kept)
+
+    def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
+        # in eval: the repeated weight and bias, and either the repeated running statistics or
+        # (without them) the batch statistics
+        per_sample = (ins[0][0],)
+        return ((per_sample, "act", True),) * ((2 if a["affine"] else 0) + 2)
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        # statistics over the whole map, unless eval mode uses the running ones
+        return (POINTWISE, POINTWISE) if a["track_running_stats"] else (GLOBAL, GLOBAL)
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(
             ctor(
@@ -206,6 +240,17 @@ class LayerNorm2d(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return "layernorm (channels)"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        # layer_norm of the channels-last view: the input, the mean and inverse deviation per pixel
+        return Saves(inputs=(0,), extra=self.scratch(a, ins, out))
+
+    def scratch(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[tuple[Shape, str, bool], ...]:
+        pixels = (prod(ins[0][1:]),)
+        return ((pixels, "act", True), (pixels, "act", True))
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(

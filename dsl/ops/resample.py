@@ -6,12 +6,15 @@ from math import floor, isfinite, prod
 from typing import Any, ClassVar
 
 from archc.dsl.ops.base import (
+    NOTHING,
     ArgSpec,
     Emission,
     Op,
     OpError,
     QuotedStr,
+    Saves,
     Shape,
+    Window,
     ctor,
     pair,
     register,
@@ -59,6 +62,21 @@ class Upsample(Op):
     def macs(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[int, int]:
         return 0, self.macs_per_output * prod(out)
 
+    #: input positions each output position reads: nearest 1, bilinear 2 (no antialiasing)
+    taps: ClassVar[int] = 1
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING  # the backward needs only the sizes
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        # the size changes by out/in (exactly what the jump divides by); the taps are neighbours
+        from fractions import Fraction  # only receptive fields need it: not imported at start
+
+        k, p = self.taps, Fraction(self.taps - 1, 2)
+        return Window(k, 1, p, up=Fraction(out[1], ins[0][1])), Window(
+            k, 1, p, up=Fraction(out[2], ins[0][2])
+        )
+
     def label(self, a: dict[str, Any], out: Shape) -> str:
         how = f"x{a['scale']:g}" if a["scale"] is not None else f"to {out[1]}x{out[2]}"
         return f"upsample {how}" + ("" if self.mode == "nearest" else f" ({self.mode})")
@@ -80,3 +98,4 @@ class UpsampleBilinear(Upsample):
     args: ClassVar[tuple[ArgSpec, ...]] = (*Upsample.args, ArgSpec("align_corners", "bool", False))
     mode = "bilinear"
     macs_per_output = 4
+    taps = 2

@@ -216,6 +216,12 @@ class Permute(Op):
             return "to channels-last" if isinstance(out, ChannelsLast) else "to channels-first"
         return "transpose"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return VIEW  # torch.permute: a view
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE  # the positions stay; only their layout changes
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(ctor("Permute", self.order(a)), helpers=("Permute",))
 
@@ -229,6 +235,12 @@ class Transpose(Op):
     def infer(self, a: dict[str, Any], ins: list[Shape]) -> Shape:
         n, d = ins[0]
         return (d, n)
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return VIEW
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         return Emission(call="{x}.transpose(1, 2)", seq_module="Permute([0, 2, 1])", helpers=("Permute",))
@@ -252,6 +264,12 @@ class ChannelShuffle(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"channel shuffle {a['groups']}"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return NOTHING  # views around one contiguous copy; the backward needs only sizes
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         # not nn.ChannelShuffle: the same numbers, but it does not export to ONNX
@@ -283,6 +301,12 @@ class Chunk(Op):
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"chunk {a['index'] % a['chunks'] + 1} of {a['chunks']}"
 
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return VIEW  # a view of the input, which stays alive if anything keeps the part
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
+
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         n, i = a["chunks"], a["index"]
         return Emission(
@@ -311,6 +335,12 @@ class Slice(Op):
 
     def label(self, a: dict[str, Any], out: Shape) -> str:
         return f"channels {a['start']}:{a['stop']}"
+
+    def saves(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Saves:
+        return VIEW
+
+    def window(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return POINTWISE, POINTWISE
 
     def emit(self, a: dict[str, Any], ins: list[Shape], out: Shape) -> Emission:
         start, stop = code_of(a["start"]), code_of(a["stop"])

@@ -62,6 +62,20 @@ NETWORKS: dict[str, tuple[str | None, dict[str, Any], tuple[int, int, int]]] = {
     "alexnet": ("alexnet", {}, (3, 224, 224)),
     "googlenet": ("googlenet", {"aux_logits": False, "init_weights": True}, (3, 224, 224)),
     "vit_b_16": ("vit_b_16", {}, (3, 224, 224)),
+    # the zoo (ops the classic networks lack: ReLU6, hard swish and sigmoid, SiLU, channel shuffle
+    # and chunks, layer scale, channels-last layer norms, window attention, patch merging)
+    "mobilenet_v2": ("mobilenet_v2", {}, (3, 224, 224)),
+    "mobilenet_v3_large": ("mobilenet_v3_large", {}, (3, 224, 224)),
+    "mobilenet_v3_small": ("mobilenet_v3_small", {}, (3, 224, 224)),
+    "mnasnet1_0": ("mnasnet1_0", {}, (3, 224, 224)),
+    "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", {}, (3, 224, 224)),
+    "squeezenet1_0": ("squeezenet1_0", {}, (3, 224, 224)),
+    "squeezenet1_1": ("squeezenet1_1", {}, (3, 224, 224)),
+    "convnext_tiny": ("convnext_tiny", {}, (3, 224, 224)),
+    "swin_t": ("swin_t", {}, (3, 224, 224)),
+    "densenet121": ("densenet121", {}, (3, 224, 224)),
+    "resnext50_32x4d": ("resnext50_32x4d", {}, (3, 224, 224)),
+    "wide_resnet50_2": ("wide_resnet50_2", {}, (3, 224, 224)),
     # no torchvision model: the tools on archc's emitted module only (ops the others lack:
     # mul and sigmoid gates, pixel shuffle, mean shift, zero-padding shortcuts, patch embedding)
     "se_resnet50": (None, {}, (3, 224, 224)),
@@ -83,6 +97,17 @@ MIN_SIZE_MODELS = [
     "vgg16_bn",
     "vit_b_16",
     "swin_t",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mnasnet1_0",
+    "shufflenet_v2_x1_0",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "densenet121",
+    "convnext_tiny",
+    "mobilenet_v3_small",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
 ]
 
 
@@ -205,6 +230,8 @@ def main() -> None:
                 "runs_one_below": runs_at(name, least - 1) if least > 1 else None,
                 "weights": meta,
             }
+            if sizes[name]["runs_one_below"]:  # not a bound: the smallest size it runs at
+                sizes[name]["smallest_that_runs"] = next(s for s in range(1, least) if runs_at(name, s))
             print(name, least, sizes[name]["runs_at_min_size"], sizes[name]["runs_one_below"], flush=True)
         (OUT / "torchvision_min_sizes.json").write_text(
             json.dumps({"versions": versions(), "models": sizes}, indent=1) + "\n"
