@@ -14,7 +14,8 @@ arguments, optional keyword arguments for the emitted factory):
    compared);
 4. both run in eval mode under ``torch.no_grad()`` (``--grad`` keeps autograd on) on the same
    random float32 input of the manifest's input shape (``tests/reference/torchvision_<name>.json``,
-   else the crop size of the DEFAULT weights; ``--batch`` changes the batch size);
+   else the crop size of the DEFAULT weights; ``--batch`` changes the batch size, ``--size`` the
+   height and width);
 5. it prints max |diff| and whether the outputs are bit-identical (``torch.equal``).
 
 Freshly initialised weights hide some mistakes: BatchNorm's running statistics are 0 and 1, many
@@ -134,7 +135,7 @@ def import_by_path(path: Path) -> ModuleType:
     return module
 
 
-def input_shape(name: str, batch: int | None) -> list[int]:
+def input_shape(name: str, batch: int | None, size: int | None = None) -> list[int]:
     manifest = REFERENCE / f"torchvision_{name}.json"
     if manifest.exists():
         shape = list(json.loads(manifest.read_text(encoding="utf-8"))["input_shape"])
@@ -143,6 +144,8 @@ def input_shape(name: str, batch: int | None) -> list[int]:
         shape = [1, 3, *(crop * 2 if len(crop) == 1 else crop)]
     if batch is not None:
         shape[0] = batch
+    if size is not None:
+        shape[2:] = [size, size]
     return shape
 
 
@@ -199,9 +202,9 @@ def sensitivity(model: nn.Module, x: torch.Tensor, grad: bool) -> float:
     return (a - b).abs().max().item() / scale if scale > 0 else 0.0
 
 
-def run_case(case: Case, batch: int | None, grad: bool) -> Result:
+def run_case(case: Case, batch: int | None, grad: bool, size: int | None = None) -> Result:
     start = time.perf_counter()
-    result = Result(case, input_shape(case.torchvision, batch))
+    result = Result(case, input_shape(case.torchvision, batch, size))
     try:
         torch.manual_seed(0)
         reference = get_model(case.torchvision, weights=None, **case.torchvision_kwargs).eval()
@@ -260,6 +263,7 @@ def main() -> int:
         "--table", choices=sorted(TABLES), default="seed", help="which built-in table (default: seed)"
     )
     parser.add_argument("--batch", type=int, help="batch size (default: the manifest's)")
+    parser.add_argument("--size", type=int, help="input height and width (default: the manifest's)")
     parser.add_argument("--grad", action="store_true", help="run with autograd enabled")
     args = parser.parse_args()
     cases = parse_cases(args.case, args.table)
@@ -280,7 +284,7 @@ def main() -> int:
     print("|---|---|---|---|---:|---|---:|---|---|")
     failed = 0
     for case in cases:
-        r = run_case(case, args.batch, args.grad)
+        r = run_case(case, args.batch, args.grad, args.size)
         shape = "x".join(map(str, r.input_shape))
         kwargs = "".join(f", {k}={v}" for k, v in case.torchvision_kwargs.items())
         name = f"`{case.torchvision}({kwargs.lstrip(', ')})`"
