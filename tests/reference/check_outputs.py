@@ -14,7 +14,8 @@ arguments, optional keyword arguments for the emitted factory):
    compared);
 4. both run in eval mode under ``torch.no_grad()`` (``--grad`` keeps autograd on) on the same
    random float32 input of the manifest's input shape (``tests/reference/torchvision_<name>.json``,
-   else the crop size of the DEFAULT weights; ``--batch`` changes the batch size);
+   else the crop size of the DEFAULT weights; ``--batch`` changes the batch size, ``--size`` the
+   height and width);
 5. it prints max |diff| and whether the outputs are bit-identical (``torch.equal``).
 
 Freshly initialised weights hide some mistakes: BatchNorm's running statistics are 0 and 1, many
@@ -44,6 +45,7 @@ import datetime
 import importlib.util
 import json
 import platform
+import re
 import sys
 import time
 from collections import OrderedDict
@@ -69,6 +71,12 @@ class Case:
     torchvision: str
     torchvision_kwargs: dict[str, Any] = field(default_factory=dict)
     emitted_kwargs: dict[str, Any] = field(default_factory=dict)
+    # (pattern, replacement): torchvision's keys renamed (re.sub) before they are loaded, for the
+    # names archc cannot spell; empty for every exact case
+    rename: tuple[str, str] | None = None
+
+    def emitted_key(self, key: str) -> str:
+        return key if self.rename is None else re.sub(self.rename[0], self.rename[1], key)
 
 
 _NO_AUX = {"aux_logits": False, "init_weights": True}
@@ -87,6 +95,21 @@ CASES: tuple[Case, ...] = (
     Case("generated/googlenet.py", "googlenet", _NO_AUX),
     Case("generated/vit_b_16.py", "vit_b_16"),
 )
+
+# RegNet's blocks are block1-0, block1-1, ... in torchvision, which is not an identifier: archc
+# names them block1_0, ... (tests/test_zoo_efficientnet_regnet.py), so these cases rename keys.
+_REGNET_BLOCKS = (r"\bblock(\d+)-(\d+)\b", r"block\1_\2")
+EFFICIENTNET_REGNET: tuple[Case, ...] = (
+    *(Case(f"generated/efficientnet_b{i}.py", f"efficientnet_b{i}") for i in range(8)),
+    Case("generated/efficientnet_v2_s.py", "efficientnet_v2_s"),
+    *(
+        Case(f"generated/regnet_{kind}_{size}.py", f"regnet_{kind}_{size}", rename=_REGNET_BLOCKS)
+        for kind in ("x", "y")
+        for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
+    ),
+    Case("generated/regnet_y_128gf.py", "regnet_y_128gf", rename=_REGNET_BLOCKS),
+)
+TABLES = {"seed": CASES, "efficientnet_regnet": EFFICIENTNET_REGNET}
 
 
 @dataclass
@@ -112,7 +135,7 @@ def import_by_path(path: Path) -> ModuleType:
     return module
 
 
-def input_shape(name: str, batch: int | None) -> list[int]:
+def input_shape(name: str, batch: int | None, size: int | None = None) -> list[int]:
     manifest = REFERENCE / f"torchvision_{name}.json"
     if manifest.exists():
         shape = list(json.loads(manifest.read_text(encoding="utf-8"))["input_shape"])
@@ -121,6 +144,8 @@ def input_shape(name: str, batch: int | None) -> list[int]:
         shape = [1, 3, *(crop * 2 if len(crop) == 1 else crop)]
     if batch is not None:
         shape[0] = batch
+    if size is not None:
+        shape[2:] = [size, size]
     return shape
 
 
@@ -156,6 +181,13 @@ def perturbed(state: dict[str, torch.Tensor], seed: int = 1234) -> dict[str, tor
     return out
 
 
+def renamed(state: dict[str, torch.Tensor], case: Case) -> dict[str, torch.Tensor]:
+    """``state`` with the case's keys renamed (the same tensors, in the same order)."""
+    if case.rename is None:
+        return state
+    return OrderedDict((case.emitted_key(k), t) for k, t in state.items())
+
+
 def sensitivity(model: nn.Module, x: torch.Tensor, grad: bool) -> float:
     """How much the output moves for another input: max|f(x) - f(x')| / max|f(x)|.
 
@@ -170,9 +202,9 @@ def sensitivity(model: nn.Module, x: torch.Tensor, grad: bool) -> float:
     return (a - b).abs().max().item() / scale if scale > 0 else 0.0
 
 
-def run_case(case: Case, batch: int | None, grad: bool) -> Result:
+def run_case(case: Case, batch: int | None, grad: bool, size: int | None = None) -> Result:
     start = time.perf_counter()
-    result = Result(case, input_shape(case.torchvision, batch))
+    result = Result(case, input_shape(case.torchvision, batch, size))
     try:
         torch.manual_seed(0)
         reference = get_model(case.torchvision, weights=None, **case.torchvision_kwargs).eval()
@@ -180,8 +212,8 @@ def run_case(case: Case, batch: int | None, grad: bool) -> Result:
         factory = getattr(module, Path(case.generated).stem)
         emitted: nn.Module = factory(**case.emitted_kwargs).eval()
         state = reference.state_dict()
-        emitted.load_state_dict(state, strict=True)
-        result.same_key_order = list(emitted.state_dict()) == list(state)
+        emitted.load_state_dict(renamed(state, case), strict=True)
+        result.same_key_order = list(emitted.state_dict()) == [case.emitted_key(k) for k in state]
     except Exception as exc:  # reported per case; the other cases still run
         result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         return result
@@ -190,7 +222,7 @@ def run_case(case: Case, batch: int | None, grad: bool) -> Result:
     x = torch.randn(result.input_shape, generator=g, dtype=torch.float32)
     for label, weights in (("init", state), ("perturbed", perturbed(state))):
         reference.load_state_dict(weights, strict=True)
-        emitted.load_state_dict(weights, strict=True)
+        emitted.load_state_dict(renamed(weights, case), strict=True)
         with torch.set_grad_enabled(grad):
             want = reference(x)
             got = emitted(x)
@@ -204,9 +236,9 @@ def run_case(case: Case, batch: int | None, grad: bool) -> Result:
     return result
 
 
-def parse_cases(raw: list[list[str]] | None) -> list[Case]:
+def parse_cases(raw: list[list[str]] | None, table: str = "seed") -> list[Case]:
     if not raw:
-        return list(CASES)
+        return list(TABLES[table])
     cases = []
     for items in raw:
         if not 2 <= len(items) <= 4:
@@ -227,10 +259,14 @@ def main() -> int:
         help="FILE TORCHVISION_NAME [TV_KWARGS_JSON [EMITTED_KWARGS_JSON]]",
     )
     parser.add_argument("--only", nargs="+", help="torchvision names to keep from the table")
+    parser.add_argument(
+        "--table", choices=sorted(TABLES), default="seed", help="which built-in table (default: seed)"
+    )
     parser.add_argument("--batch", type=int, help="batch size (default: the manifest's)")
+    parser.add_argument("--size", type=int, help="input height and width (default: the manifest's)")
     parser.add_argument("--grad", action="store_true", help="run with autograd enabled")
     args = parser.parse_args()
-    cases = parse_cases(args.case)
+    cases = parse_cases(args.case, args.table)
     if args.only:
         cases = [c for c in cases if c.torchvision in args.only]
 
@@ -248,7 +284,7 @@ def main() -> int:
     print("|---|---|---|---|---:|---|---:|---|---|")
     failed = 0
     for case in cases:
-        r = run_case(case, args.batch, args.grad)
+        r = run_case(case, args.batch, args.grad, args.size)
         shape = "x".join(map(str, r.input_shape))
         kwargs = "".join(f", {k}={v}" for k, v in case.torchvision_kwargs.items())
         name = f"`{case.torchvision}({kwargs.lstrip(', ')})`"
