@@ -358,6 +358,26 @@ class Writer:
         )
         return f"nn.Sequential(OrderedDict([{pairs}]))"
 
+    def _seen_enough(self, paths: list[str]) -> bool:
+        """Whether the instances of a repeat written so far show what others would be: the
+        last one (the first of the rest, when only the first differs) must leave its input's
+        shape as it was, so that the next instance sees what it saw.  One instance of
+        ``block(128, stride=2 if i == 0 else 1) x depths[1]`` shows nothing of the second."""
+        return len(paths) >= 3 or not paths or self._shape_kept(paths[-1])
+
+    def _shape_kept(self, path: str) -> bool:
+        scope = self.scopes.get(path)
+        if scope is not None:
+            a, b = scope.in_shape, scope.out_shape
+        elif path in self.graph.nodes:
+            d = self.graph.nodes[path]
+            a, b = (d.get("in_shapes") or [None])[0], d["shape"]
+        else:
+            return False
+        if a is None or b is None or len(a) != len(b):
+            return False
+        return all(code(x) == code(y) for x, y in zip(a, b, strict=True))
+
     def repeat_runs(self, scope: Scope, items: list[str]) -> list[str]:
         """Repeats inside a sequence keep their count: ``*(Rcab(...) for _ in range(blocks))``."""
         runs = dict(self.elab.seq_runs.get(scope.path, []))
@@ -370,6 +390,12 @@ class Writer:
                 continue
             n, count = int(runs[i]), code(runs[i])
             group = items[i : i + n]
+            paths = [join_path(scope.path, c) for c in scope.children[i : i + n]]
+            if not self._seen_enough(paths):
+                bake(runs[i])  # this instance says nothing of the ones another count adds
+                out.extend(group)
+                i += n
+                continue
             if all(it == group[0] for it in group):
                 out.append(f"*({group[0]} for _ in range({count}))")
             elif all(it == group[1] for it in group[1:]):
@@ -384,6 +410,8 @@ class Writer:
         count = code(scope.count)
         pattern = scope.repeat or "{i}"
         first, rest = items[0], items[1:]
+        if names(scope.count) and not self._seen_enough([join_path(scope.path, c) for c in scope.children]):
+            bake(scope.count)  # the instances at hand say nothing of those another count adds
         if pattern == "{i}":
             if all(it == first for it in rest):
                 return f"nn.Sequential(*({first} for _ in range({count})))"
@@ -1217,7 +1245,13 @@ def _render_class(c: ClassCode) -> dict[str, Any]:
     forward: list[str] = []
     for line in c.forward:
         indent = len(line) - len(line.lstrip())
-        forward.extend(layout(line.lstrip(), 8 + indent))
+        statement, _, comment = line.lstrip().partition("  # ")
+        code_lines = layout(statement, 8 + indent)
+        if comment and len(code_lines) == 1 and len(code_lines[0]) + 4 + len(comment) <= 88:
+            code_lines[0] += f"  # {comment}"
+        elif comment:  # a shape comment that does not fit after the code goes above it
+            code_lines.insert(0, " " * (8 + indent) + f"# {comment}")
+        forward.extend(code_lines)
     methods = []
     for method in c.methods:
         laid: list[str] = []

@@ -47,8 +47,10 @@ def layout(line: str, indent: int, width: int = WIDTH) -> list[str]:
         out.extend(layout(args[0][comprehension:].strip(), indent + 4, width))
     else:
         for arg in args:
-            if _binary_split(arg) is not None:  # a size like (c + 6 * g) // 2 + 12 * g
-                out.extend(_layout_binary("", arg, ",", indent + 4, width))
+            keyword = re.match(r"(\w+=)(?!=)(.*)$", arg)
+            name, value = (keyword.group(1), keyword.group(2)) if keyword else ("", arg)
+            if _binary_split(value) is not None:  # a size like (c + 6 * g) // 2 + 12 * g
+                out.extend(_layout_binary(name, value, ",", indent + 4, width))
             else:
                 out.extend(layout(arg + ",", indent + 4, width))
     out.append(pad + tail)

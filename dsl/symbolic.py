@@ -228,6 +228,23 @@ def call(func: str, args: list[Any], value: Any) -> Any:
     return SymFloat(value, text, ATOM, free)
 
 
+_ARITH = {
+    "+": lambda x, y: x + y,
+    "-": lambda x, y: x - y,
+    "*": lambda x, y: x * y,
+    "/": lambda x, y: x / y,
+    "//": lambda x, y: x // y,
+    "%": lambda x, y: x % y,
+}
+
+
+def arith(op: str, a: Any, b: Any) -> Any:
+    """``a op b`` for numbers either of which may be symbolic.  (Python would compute
+    ``0.25 * width`` with ``float.__mul__``, which accepts an int subclass and drops the symbol.)"""
+    value = _ARITH[op](concrete(a), concrete(b))
+    return _combine(op, a, b, value) if names(a) or names(b) else value
+
+
 def concrete(v: Any) -> Any:
     """The plain value of a possibly symbolic one (without baking anything)."""
     if isinstance(v, SymBool):

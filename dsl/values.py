@@ -10,7 +10,7 @@ from typing import Any
 
 from archc.dsl import ast
 from archc.dsl.diagnostics import ArchcError, Span
-from archc.dsl.symbolic import SymBool, bake, call, compare, concrete, negate, select
+from archc.dsl.symbolic import SymBool, arith, bake, call, compare, concrete, names, negate, select
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +180,23 @@ _SYMBOLIC_FUNCS = {
     "round": "round",
     "make_divisible": "_make_divisible",
 }
+
+
+def _plain_arith(op: str, x: float, y: float, span: Span) -> float:
+    match op:
+        case "+":
+            return x + y
+        case "-":
+            return x - y
+        case "*":
+            return x * y
+        case "/":
+            return x / y
+        case "//":
+            return x // y
+        case "%":
+            return x % y
+    raise ArchcError.at(span, f"unknown operator {op}")  # pragma: no cover
 
 
 class Evaluator:
@@ -354,21 +371,8 @@ class Evaluator:
             return compare(op, a, b, ok)  # type: ignore[no-any-return]
         result: Value
         try:
-            match op:
-                case "+":
-                    result = x + y
-                case "-":
-                    result = x - y
-                case "*":
-                    result = x * y
-                case "/":
-                    result = x / y
-                case "//":
-                    result = x // y
-                case "%":
-                    result = x % y
-                case _:  # pragma: no cover
-                    raise ArchcError.at(span, f"unknown operator {op}")
+            # (float * SymInt would be float.__mul__, dropping the symbol)
+            result = arith(op, a, b) if names(a) or names(b) else _plain_arith(op, x, y, span)
         except OverflowError:
             raise ArchcError.at(span, f"number too large ({op} overflows)") from None
         if isinstance(result, float) and not math.isfinite(result):

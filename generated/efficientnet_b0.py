@@ -235,11 +235,7 @@ class Mbconv3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 49, 50)."""
@@ -355,11 +351,7 @@ class Mbconv5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 49, 50)."""
@@ -475,11 +467,7 @@ class Mbconv7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 49, 50)."""
@@ -594,11 +582,7 @@ class Mbconv9(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 49, 50)."""
@@ -714,11 +698,7 @@ class Mbconv11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 49, 50)."""

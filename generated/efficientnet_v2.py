@@ -51,34 +51,25 @@ class StochasticDepth(nn.Module):
 class FusedMbconv(nn.Module):
     """Block ``fused_mbconv(expand_ratio, kernel, stride, out,
     stochastic_depth_prob, norm=bn)`` (specs/efficientnet.arch:27). Built for
-    expand_ratio=1.
+    expand_ratio=1, kernel=3, stride=1.
     """
 
     def __init__(
         self,
-        kernel: int,
-        stride: int,
         out: int,
         stochastic_depth_prob: float,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        self.use_res_connect = stride == 1 and out == 24
+        self.use_res_connect = out == 24
         self.block = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(
-                    24,
-                    out,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    bias=False,
-                ),
+                nn.Conv2d(24, out, kernel_size=3, padding=1, bias=False),
                 norm(out),
                 nn.SiLU(inplace=True),
             ),
         )
-        if stride == 1 and out == 24:
+        if out == 24:
             self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
         else:
             self.stochastic_depth = None
@@ -86,11 +77,7 @@ class FusedMbconv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 80, 81)."""
@@ -107,26 +94,15 @@ class FusedMbconv(nn.Module):
 class FusedMbconv2(nn.Module):
     """Block ``fused_mbconv(expand_ratio, kernel, stride, out,
     stochastic_depth_prob, norm=bn)`` (specs/efficientnet.arch:27). A variant
-    for the instances like ``features.2.0``, built for expand_ratio=4, out=48,
-    stride=2.
+    for the instances like ``features.2.0``, built for expand_ratio=4, kernel=3,
+    out=48, stride=2.
     """
 
-    def __init__(
-        self,
-        kernel: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
+    def __init__(self, norm: Callable[..., nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
         self.block = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(
-                    24,
-                    96,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    bias=False,
-                ),
+                nn.Conv2d(24, 96, kernel_size=3, stride=2, padding=1, bias=False),
                 norm(96),
                 nn.SiLU(inplace=True),
             ),
@@ -155,35 +131,27 @@ class FusedMbconv2(nn.Module):
 class FusedMbconv3(nn.Module):
     """Block ``fused_mbconv(expand_ratio, kernel, stride, out,
     stochastic_depth_prob, norm=bn)`` (specs/efficientnet.arch:27). A variant
-    for the instances like ``features.2.1``, built for expand_ratio=4.
+    for the instances like ``features.2.1``, built for expand_ratio=4, kernel=3,
+    stride=1.
     """
 
     def __init__(
         self,
-        kernel: int,
-        stride: int,
         out: int,
         stochastic_depth_prob: float,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        self.use_res_connect = stride == 1 and out == 48
+        self.use_res_connect = out == 48
         self.block = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(
-                    48,
-                    192,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    bias=False,
-                ),
+                nn.Conv2d(48, 192, kernel_size=3, padding=1, bias=False),
                 norm(192),
                 nn.SiLU(inplace=True),
             ),
             nn.Sequential(nn.Conv2d(192, out, kernel_size=1, bias=False), norm(out)),
         )
-        if stride == 1 and out == 48:
+        if out == 48:
             self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
         else:
             self.stochastic_depth = None
@@ -191,11 +159,7 @@ class FusedMbconv3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 80, 81)."""
@@ -214,26 +178,15 @@ class FusedMbconv3(nn.Module):
 class FusedMbconv4(nn.Module):
     """Block ``fused_mbconv(expand_ratio, kernel, stride, out,
     stochastic_depth_prob, norm=bn)`` (specs/efficientnet.arch:27). A variant
-    for the instances like ``features.3.0``, built for expand_ratio=4, out=64,
-    stride=2.
+    for the instances like ``features.3.0``, built for expand_ratio=4, kernel=3,
+    out=64, stride=2.
     """
 
-    def __init__(
-        self,
-        kernel: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-    ) -> None:
+    def __init__(self, norm: Callable[..., nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
         self.block = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(
-                    48,
-                    192,
-                    kernel_size=kernel,
-                    stride=2,
-                    padding=(kernel - 1) // 2,
-                    bias=False,
-                ),
+                nn.Conv2d(48, 192, kernel_size=3, stride=2, padding=1, bias=False),
                 norm(192),
                 nn.SiLU(inplace=True),
             ),
@@ -262,35 +215,27 @@ class FusedMbconv4(nn.Module):
 class FusedMbconv5(nn.Module):
     """Block ``fused_mbconv(expand_ratio, kernel, stride, out,
     stochastic_depth_prob, norm=bn)`` (specs/efficientnet.arch:27). A variant
-    for the instances like ``features.3.1``, built for expand_ratio=4.
+    for the instances like ``features.3.1``, built for expand_ratio=4, kernel=3,
+    stride=1.
     """
 
     def __init__(
         self,
-        kernel: int,
-        stride: int,
         out: int,
         stochastic_depth_prob: float,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        self.use_res_connect = stride == 1 and out == 64
+        self.use_res_connect = out == 64
         self.block = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(
-                    64,
-                    256,
-                    kernel_size=kernel,
-                    stride=stride,
-                    padding=(kernel - 1) // 2,
-                    bias=False,
-                ),
+                nn.Conv2d(64, 256, kernel_size=3, padding=1, bias=False),
                 norm(256),
                 nn.SiLU(inplace=True),
             ),
             nn.Sequential(nn.Conv2d(256, out, kernel_size=1, bias=False), norm(out)),
         )
-        if stride == 1 and out == 64:
+        if out == 64:
             self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
         else:
             self.stochastic_depth = None
@@ -298,11 +243,7 @@ class FusedMbconv5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 80, 81)."""
@@ -458,11 +399,7 @@ class Mbconv2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 80, 81)."""
@@ -577,11 +514,7 @@ class Mbconv4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 80, 81)."""
@@ -697,11 +630,7 @@ class Mbconv6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(y) + x
-        else:
-            out = y
-        return out
+        return self.stochastic_depth(y) + x if self.use_res_connect else y
 
     def _init_weights(self) -> None:
         """Initialise as the spec's init lines say (specs/efficientnet.arch: 80, 81)."""
@@ -727,9 +656,11 @@ class EfficientnetV2(nn.Module):
         dropout: float = 0.2,
         stochastic_depth_prob: float = 0.2,
         num_classes: int = 1000,
-        norm: Callable[..., nn.Module] = partial(nn.BatchNorm2d, eps=0.001),
+        norm: Callable[..., nn.Module] | None = None,
     ) -> None:
         super().__init__()
+        if norm is None:
+            norm = partial(nn.BatchNorm2d, eps=0.001)
         self.features = nn.Sequential(
             nn.Sequential(
                 nn.Conv2d(3, 24, kernel_size=3, stride=2, padding=1, bias=False),
@@ -737,20 +668,20 @@ class EfficientnetV2(nn.Module):
                 nn.SiLU(inplace=True),
             ),
             nn.Sequential(
-                FusedMbconv(3, 1, 24, stochastic_depth_prob * 0 / 40, norm=norm),
-                FusedMbconv(3, 1, 24, stochastic_depth_prob / 40, norm=norm),
+                FusedMbconv(24, stochastic_depth_prob * 0 / 40, norm=norm),
+                FusedMbconv(24, stochastic_depth_prob / 40, norm=norm),
             ),
             nn.Sequential(
-                FusedMbconv2(3, norm=norm),
-                FusedMbconv3(3, 1, 48, stochastic_depth_prob * 3 / 40, norm=norm),
-                FusedMbconv3(3, 1, 48, stochastic_depth_prob * 4 / 40, norm=norm),
-                FusedMbconv3(3, 1, 48, stochastic_depth_prob * 5 / 40, norm=norm),
+                FusedMbconv2(norm=norm),
+                FusedMbconv3(48, stochastic_depth_prob * 3 / 40, norm=norm),
+                FusedMbconv3(48, stochastic_depth_prob * 4 / 40, norm=norm),
+                FusedMbconv3(48, stochastic_depth_prob * 5 / 40, norm=norm),
             ),
             nn.Sequential(
-                FusedMbconv4(3, norm=norm),
-                FusedMbconv5(3, 1, 64, stochastic_depth_prob * 7 / 40, norm=norm),
-                FusedMbconv5(3, 1, 64, stochastic_depth_prob * 8 / 40, norm=norm),
-                FusedMbconv5(3, 1, 64, stochastic_depth_prob * 9 / 40, norm=norm),
+                FusedMbconv4(norm=norm),
+                FusedMbconv5(64, stochastic_depth_prob * 7 / 40, norm=norm),
+                FusedMbconv5(64, stochastic_depth_prob * 8 / 40, norm=norm),
+                FusedMbconv5(64, stochastic_depth_prob * 9 / 40, norm=norm),
             ),
             nn.Sequential(
                 Mbconv(3, norm=norm),

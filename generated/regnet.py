@@ -41,7 +41,7 @@ class SqueezeExcitation(nn.Module):
         return scale * x
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         for m in (self.fc1, self.fc2):
             nn.init.kaiming_normal_(
                 m.weight,
@@ -54,22 +54,30 @@ class SqueezeExcitation(nn.Module):
 class ResBottleneck(nn.Module):
     """Block ``res_bottleneck(width_out, stride, group_width,
     bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). Built for bottleneck_multiplier=1.0, se_ratio=0.0,
-    width_out=32.
+    (specs/regnet.arch:15). Built for se_ratio=0.0.
     """
 
     def __init__(
         self,
+        in_channels: int,
+        width_out: int,
         stride: int,
         group_width: int,
+        bottleneck_multiplier: float = 1.0,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
-        if stride != 1:
+        if in_channels != width_out or stride != 1:
             self.proj = nn.Sequential(
-                nn.Conv2d(32, 32, kernel_size=1, stride=stride, bias=False),
-                norm(32),
+                nn.Conv2d(
+                    in_channels,
+                    width_out,
+                    kernel_size=1,
+                    stride=stride,
+                    bias=False,
+                ),
+                norm(width_out),
             )
         else:
             self.proj = None
@@ -79,8 +87,13 @@ class ResBottleneck(nn.Module):
                     (
                         "a",
                         nn.Sequential(
-                            nn.Conv2d(32, 32, kernel_size=1, bias=False),
-                            norm(32),
+                            nn.Conv2d(
+                                in_channels,
+                                round(width_out * bottleneck_multiplier),
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
@@ -88,23 +101,32 @@ class ResBottleneck(nn.Module):
                         "b",
                         nn.Sequential(
                             nn.Conv2d(
-                                32,
-                                32,
+                                round(width_out * bottleneck_multiplier),
+                                round(width_out * bottleneck_multiplier),
                                 kernel_size=3,
                                 stride=stride,
                                 padding=1,
-                                groups=32 // min(group_width, 32),
+                                groups=round(width_out * bottleneck_multiplier)
+                                // min(
+                                    group_width,
+                                    round(width_out * bottleneck_multiplier),
+                                ),
                                 bias=False,
                             ),
-                            norm(32),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
                     (
                         "c",
                         nn.Sequential(
-                            nn.Conv2d(32, 32, kernel_size=1, bias=False),
-                            norm(32),
+                            nn.Conv2d(
+                                round(width_out * bottleneck_multiplier),
+                                width_out,
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(width_out),
                         ),
                     ),
                 ],
@@ -119,517 +141,7 @@ class ResBottleneck(nn.Module):
         return self.activation(y + skip)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck2(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=64.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(32, 64, kernel_size=1, stride=stride, bias=False),
-            norm(64),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(32, 64, kernel_size=1, bias=False),
-                            norm(64),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                64,
-                                64,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=64 // min(group_width, 64),
-                                bias=False,
-                            ),
-                            norm(64),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(64, 64, kernel_size=1, bias=False),
-                            norm(64),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck3(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=64.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(64, 64, kernel_size=1, stride=stride, bias=False),
-                norm(64),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(64, 64, kernel_size=1, bias=False),
-                            norm(64),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                64,
-                                64,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=64 // min(group_width, 64),
-                                bias=False,
-                            ),
-                            norm(64),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(64, 64, kernel_size=1, bias=False),
-                            norm(64),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck4(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=160.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(64, 160, kernel_size=1, stride=stride, bias=False),
-            norm(160),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(64, 160, kernel_size=1, bias=False),
-                            norm(160),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                160,
-                                160,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=160 // min(group_width, 160),
-                                bias=False,
-                            ),
-                            norm(160),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(160, 160, kernel_size=1, bias=False),
-                            norm(160),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck5(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=160.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(160, 160, kernel_size=1, stride=stride, bias=False),
-                norm(160),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(160, 160, kernel_size=1, bias=False),
-                            norm(160),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                160,
-                                160,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=160 // min(group_width, 160),
-                                bias=False,
-                            ),
-                            norm(160),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(160, 160, kernel_size=1, bias=False),
-                            norm(160),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck6(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block4.block4_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=400.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(160, 400, kernel_size=1, stride=stride, bias=False),
-            norm(400),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(160, 400, kernel_size=1, bias=False),
-                            norm(400),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                400,
-                                400,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=400 // min(group_width, 400),
-                                bias=False,
-                            ),
-                            norm(400),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(400, 400, kernel_size=1, bias=False),
-                            norm(400),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck7(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block4.block4_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=400.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(400, 400, kernel_size=1, stride=stride, bias=False),
-                norm(400),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(400, 400, kernel_size=1, bias=False),
-                            norm(400),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                400,
-                                400,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=400 // min(group_width, 400),
-                                bias=False,
-                            ),
-                            norm(400),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(400, 400, kernel_size=1, bias=False),
-                            norm(400),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         if self.proj is not None:
             nn.init.kaiming_normal_(
                 self.proj[0].weight,
@@ -657,14 +169,16 @@ class Regnet(nn.Module):
     def __init__(
         self,
         group_width: int = 16,
+        bottleneck_multiplier: float = 1.0,
+        stem_width: int = 32,
         num_classes: int = 1000,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            norm(32),
+            nn.Conv2d(3, stem_width, kernel_size=3, stride=2, padding=1, bias=False),
+            norm(stem_width),
             act(),
         )
         self.trunk_output = nn.Sequential(
@@ -675,8 +189,16 @@ class Regnet(nn.Module):
                         nn.Sequential(
                             OrderedDict(
                                 (
-                                    f"block1_{i}",
-                                    ResBottleneck(2, group_width, norm=norm, act=act),
+                                    f"block1-{i}",
+                                    ResBottleneck(
+                                        stem_width,
+                                        32,
+                                        2,
+                                        group_width,
+                                        bottleneck_multiplier=bottleneck_multiplier,
+                                        norm=norm,
+                                        act=act,
+                                    ),
                                 )
                                 for i in range(1)
                             ),
@@ -688,20 +210,26 @@ class Regnet(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block2_0",
-                                        ResBottleneck2(
+                                        "block2-0",
+                                        ResBottleneck(
+                                            32,
+                                            64,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block2_{i}",
-                                            ResBottleneck3(
+                                            f"block2-{i}",
+                                            ResBottleneck(
+                                                64,
+                                                64,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -718,20 +246,26 @@ class Regnet(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block3_0",
-                                        ResBottleneck4(
+                                        "block3-0",
+                                        ResBottleneck(
+                                            64,
+                                            160,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block3_{i}",
-                                            ResBottleneck5(
+                                            f"block3-{i}",
+                                            ResBottleneck(
+                                                160,
+                                                160,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -748,20 +282,26 @@ class Regnet(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block4_0",
-                                        ResBottleneck6(
+                                        "block4-0",
+                                        ResBottleneck(
+                                            160,
+                                            400,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block4_{i}",
-                                            ResBottleneck7(
+                                            f"block4-{i}",
+                                            ResBottleneck(
+                                                400,
+                                                400,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -787,7 +327,7 @@ class Regnet(nn.Module):
         return self.fc(x)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         nn.init.kaiming_normal_(
             self.stem[0].weight,
             a=0.0,

@@ -43,7 +43,7 @@ class SqueezeExcitation(nn.Module):
         return scale * x
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         for m in (self.fc1, self.fc2):
             nn.init.kaiming_normal_(
                 m.weight,
@@ -56,101 +56,30 @@ class SqueezeExcitation(nn.Module):
 class ResBottleneck(nn.Module):
     """Block ``res_bottleneck(width_out, stride, group_width,
     bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). Built for bottleneck_multiplier=1.0, se_ratio=0.0,
-    width_out=256.
+    (specs/regnet.arch:15). Built for se_ratio=0.0.
     """
 
     def __init__(
         self,
+        in_channels: int,
+        width_out: int,
         stride: int,
         group_width: int,
+        bottleneck_multiplier: float = 1.0,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(32, 256, kernel_size=1, stride=stride, bias=False),
-            norm(256),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(32, 256, kernel_size=1, bias=False),
-                            norm(256),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                256,
-                                256,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=256 // min(group_width, 256),
-                                bias=False,
-                            ),
-                            norm(256),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(256, 256, kernel_size=1, bias=False),
-                            norm(256),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck2(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block1.block1_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=256.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
+        if in_channels != width_out or stride != 1:
             self.proj = nn.Sequential(
-                nn.Conv2d(256, 256, kernel_size=1, stride=stride, bias=False),
-                norm(256),
+                nn.Conv2d(
+                    in_channels,
+                    width_out,
+                    kernel_size=1,
+                    stride=stride,
+                    bias=False,
+                ),
+                norm(width_out),
             )
         else:
             self.proj = None
@@ -160,8 +89,13 @@ class ResBottleneck2(nn.Module):
                     (
                         "a",
                         nn.Sequential(
-                            nn.Conv2d(256, 256, kernel_size=1, bias=False),
-                            norm(256),
+                            nn.Conv2d(
+                                in_channels,
+                                round(width_out * bottleneck_multiplier),
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
@@ -169,23 +103,32 @@ class ResBottleneck2(nn.Module):
                         "b",
                         nn.Sequential(
                             nn.Conv2d(
-                                256,
-                                256,
+                                round(width_out * bottleneck_multiplier),
+                                round(width_out * bottleneck_multiplier),
                                 kernel_size=3,
                                 stride=stride,
                                 padding=1,
-                                groups=256 // min(group_width, 256),
+                                groups=round(width_out * bottleneck_multiplier)
+                                // min(
+                                    group_width,
+                                    round(width_out * bottleneck_multiplier),
+                                ),
                                 bias=False,
                             ),
-                            norm(256),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
                     (
                         "c",
                         nn.Sequential(
-                            nn.Conv2d(256, 256, kernel_size=1, bias=False),
-                            norm(256),
+                            nn.Conv2d(
+                                round(width_out * bottleneck_multiplier),
+                                width_out,
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(width_out),
                         ),
                     ),
                 ],
@@ -200,7 +143,7 @@ class ResBottleneck2(nn.Module):
         return self.activation(y + skip)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         if self.proj is not None:
             nn.init.kaiming_normal_(
                 self.proj[0].weight,
@@ -218,425 +161,6 @@ class ResBottleneck2(nn.Module):
                 nonlinearity="relu",
             )
         for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck3(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=512.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(256, 512, kernel_size=1, stride=stride, bias=False),
-            norm(512),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(256, 512, kernel_size=1, bias=False),
-                            norm(512),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                512,
-                                512,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=512 // min(group_width, 512),
-                                bias=False,
-                            ),
-                            norm(512),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(512, 512, kernel_size=1, bias=False),
-                            norm(512),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck4(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=512.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(512, 512, kernel_size=1, stride=stride, bias=False),
-                norm(512),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(512, 512, kernel_size=1, bias=False),
-                            norm(512),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                512,
-                                512,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=512 // min(group_width, 512),
-                                bias=False,
-                            ),
-                            norm(512),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(512, 512, kernel_size=1, bias=False),
-                            norm(512),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck5(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=896.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(512, 896, kernel_size=1, stride=stride, bias=False),
-            norm(896),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(512, 896, kernel_size=1, bias=False),
-                            norm(896),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                896,
-                                896,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=896 // min(group_width, 896),
-                                bias=False,
-                            ),
-                            norm(896),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(896, 896, kernel_size=1, bias=False),
-                            norm(896),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck6(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=896.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(896, 896, kernel_size=1, stride=stride, bias=False),
-                norm(896),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(896, 896, kernel_size=1, bias=False),
-                            norm(896),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                896,
-                                896,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=896 // min(group_width, 896),
-                                bias=False,
-                            ),
-                            norm(896),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(896, 896, kernel_size=1, bias=False),
-                            norm(896),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck7(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block4.block4_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=2048.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(896, 2048, kernel_size=1, stride=stride, bias=False),
-            norm(2048),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(896, 2048, kernel_size=1, bias=False),
-                            norm(2048),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                2048,
-                                2048,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=2048 // min(group_width, 2048),
-                                bias=False,
-                            ),
-                            norm(2048),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(2048, 2048, kernel_size=1, bias=False),
-                            norm(2048),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -649,14 +173,16 @@ class RegnetX16gf(nn.Module):
     def __init__(
         self,
         group_width: int = 128,
+        bottleneck_multiplier: float = 1.0,
+        stem_width: int = 32,
         num_classes: int = 1000,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            norm(32),
+            nn.Conv2d(3, stem_width, kernel_size=3, stride=2, padding=1, bias=False),
+            norm(stem_width),
             act(),
         )
         self.trunk_output = nn.Sequential(
@@ -668,20 +194,26 @@ class RegnetX16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block1_0",
+                                        "block1-0",
                                         ResBottleneck(
+                                            stem_width,
+                                            256,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block1_{i}",
-                                            ResBottleneck2(
+                                            f"block1-{i}",
+                                            ResBottleneck(
+                                                256,
+                                                256,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -698,20 +230,26 @@ class RegnetX16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block2_0",
-                                        ResBottleneck3(
+                                        "block2-0",
+                                        ResBottleneck(
+                                            256,
+                                            512,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block2_{i}",
-                                            ResBottleneck4(
+                                            f"block2-{i}",
+                                            ResBottleneck(
+                                                512,
+                                                512,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -728,20 +266,26 @@ class RegnetX16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block3_0",
-                                        ResBottleneck5(
+                                        "block3-0",
+                                        ResBottleneck(
+                                            512,
+                                            896,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block3_{i}",
-                                            ResBottleneck6(
+                                            f"block3-{i}",
+                                            ResBottleneck(
+                                                896,
+                                                896,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -757,8 +301,16 @@ class RegnetX16gf(nn.Module):
                         nn.Sequential(
                             OrderedDict(
                                 (
-                                    f"block4_{i}",
-                                    ResBottleneck7(2, group_width, norm=norm, act=act),
+                                    f"block4-{i}",
+                                    ResBottleneck(
+                                        896,
+                                        2048,
+                                        2,
+                                        group_width,
+                                        bottleneck_multiplier=bottleneck_multiplier,
+                                        norm=norm,
+                                        act=act,
+                                    ),
                                 )
                                 for i in range(1)
                             ),
@@ -779,7 +331,7 @@ class RegnetX16gf(nn.Module):
         return self.fc(x)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         nn.init.kaiming_normal_(
             self.stem[0].weight,
             a=0.0,

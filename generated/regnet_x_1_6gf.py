@@ -44,7 +44,7 @@ class SqueezeExcitation(nn.Module):
         return scale * x
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         for m in (self.fc1, self.fc2):
             nn.init.kaiming_normal_(
                 m.weight,
@@ -57,101 +57,30 @@ class SqueezeExcitation(nn.Module):
 class ResBottleneck(nn.Module):
     """Block ``res_bottleneck(width_out, stride, group_width,
     bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). Built for bottleneck_multiplier=1.0, se_ratio=0.0,
-    width_out=72.
+    (specs/regnet.arch:15). Built for se_ratio=0.0.
     """
 
     def __init__(
         self,
+        in_channels: int,
+        width_out: int,
         stride: int,
         group_width: int,
+        bottleneck_multiplier: float = 1.0,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(32, 72, kernel_size=1, stride=stride, bias=False),
-            norm(72),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(32, 72, kernel_size=1, bias=False),
-                            norm(72),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                72,
-                                72,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=72 // min(group_width, 72),
-                                bias=False,
-                            ),
-                            norm(72),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(72, 72, kernel_size=1, bias=False),
-                            norm(72),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck2(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block1.block1_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=72.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
+        if in_channels != width_out or stride != 1:
             self.proj = nn.Sequential(
-                nn.Conv2d(72, 72, kernel_size=1, stride=stride, bias=False),
-                norm(72),
+                nn.Conv2d(
+                    in_channels,
+                    width_out,
+                    kernel_size=1,
+                    stride=stride,
+                    bias=False,
+                ),
+                norm(width_out),
             )
         else:
             self.proj = None
@@ -161,8 +90,13 @@ class ResBottleneck2(nn.Module):
                     (
                         "a",
                         nn.Sequential(
-                            nn.Conv2d(72, 72, kernel_size=1, bias=False),
-                            norm(72),
+                            nn.Conv2d(
+                                in_channels,
+                                round(width_out * bottleneck_multiplier),
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
@@ -170,23 +104,32 @@ class ResBottleneck2(nn.Module):
                         "b",
                         nn.Sequential(
                             nn.Conv2d(
-                                72,
-                                72,
+                                round(width_out * bottleneck_multiplier),
+                                round(width_out * bottleneck_multiplier),
                                 kernel_size=3,
                                 stride=stride,
                                 padding=1,
-                                groups=72 // min(group_width, 72),
+                                groups=round(width_out * bottleneck_multiplier)
+                                // min(
+                                    group_width,
+                                    round(width_out * bottleneck_multiplier),
+                                ),
                                 bias=False,
                             ),
-                            norm(72),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
                     (
                         "c",
                         nn.Sequential(
-                            nn.Conv2d(72, 72, kernel_size=1, bias=False),
-                            norm(72),
+                            nn.Conv2d(
+                                round(width_out * bottleneck_multiplier),
+                                width_out,
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(width_out),
                         ),
                     ),
                 ],
@@ -201,517 +144,7 @@ class ResBottleneck2(nn.Module):
         return self.activation(y + skip)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck3(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=168.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(72, 168, kernel_size=1, stride=stride, bias=False),
-            norm(168),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(72, 168, kernel_size=1, bias=False),
-                            norm(168),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                168,
-                                168,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=168 // min(group_width, 168),
-                                bias=False,
-                            ),
-                            norm(168),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(168, 168, kernel_size=1, bias=False),
-                            norm(168),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck4(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=168.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(168, 168, kernel_size=1, stride=stride, bias=False),
-                norm(168),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(168, 168, kernel_size=1, bias=False),
-                            norm(168),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                168,
-                                168,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=168 // min(group_width, 168),
-                                bias=False,
-                            ),
-                            norm(168),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(168, 168, kernel_size=1, bias=False),
-                            norm(168),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck5(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=408.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(168, 408, kernel_size=1, stride=stride, bias=False),
-            norm(408),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(168, 408, kernel_size=1, bias=False),
-                            norm(408),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                408,
-                                408,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=408 // min(group_width, 408),
-                                bias=False,
-                            ),
-                            norm(408),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(408, 408, kernel_size=1, bias=False),
-                            norm(408),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck6(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=408.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(408, 408, kernel_size=1, stride=stride, bias=False),
-                norm(408),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(408, 408, kernel_size=1, bias=False),
-                            norm(408),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                408,
-                                408,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=408 // min(group_width, 408),
-                                bias=False,
-                            ),
-                            norm(408),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(408, 408, kernel_size=1, bias=False),
-                            norm(408),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck7(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block4.block4_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=912.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(408, 912, kernel_size=1, stride=stride, bias=False),
-            norm(912),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(408, 912, kernel_size=1, bias=False),
-                            norm(912),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                912,
-                                912,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=912 // min(group_width, 912),
-                                bias=False,
-                            ),
-                            norm(912),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(912, 912, kernel_size=1, bias=False),
-                            norm(912),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck8(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block4.block4_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.0, width_out=912.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(912, 912, kernel_size=1, stride=stride, bias=False),
-                norm(912),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(912, 912, kernel_size=1, bias=False),
-                            norm(912),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                912,
-                                912,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=912 // min(group_width, 912),
-                                bias=False,
-                            ),
-                            norm(912),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(912, 912, kernel_size=1, bias=False),
-                            norm(912),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         if self.proj is not None:
             nn.init.kaiming_normal_(
                 self.proj[0].weight,
@@ -741,14 +174,16 @@ class RegnetX16gf(nn.Module):
     def __init__(
         self,
         group_width: int = 24,
+        bottleneck_multiplier: float = 1.0,
+        stem_width: int = 32,
         num_classes: int = 1000,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            norm(32),
+            nn.Conv2d(3, stem_width, kernel_size=3, stride=2, padding=1, bias=False),
+            norm(stem_width),
             act(),
         )
         self.trunk_output = nn.Sequential(
@@ -760,20 +195,26 @@ class RegnetX16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block1_0",
+                                        "block1-0",
                                         ResBottleneck(
+                                            stem_width,
+                                            72,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block1_{i}",
-                                            ResBottleneck2(
+                                            f"block1-{i}",
+                                            ResBottleneck(
+                                                72,
+                                                72,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -790,20 +231,26 @@ class RegnetX16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block2_0",
-                                        ResBottleneck3(
+                                        "block2-0",
+                                        ResBottleneck(
+                                            72,
+                                            168,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block2_{i}",
-                                            ResBottleneck4(
+                                            f"block2-{i}",
+                                            ResBottleneck(
+                                                168,
+                                                168,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -820,20 +267,26 @@ class RegnetX16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block3_0",
-                                        ResBottleneck5(
+                                        "block3-0",
+                                        ResBottleneck(
+                                            168,
+                                            408,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block3_{i}",
-                                            ResBottleneck6(
+                                            f"block3-{i}",
+                                            ResBottleneck(
+                                                408,
+                                                408,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -850,20 +303,26 @@ class RegnetX16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block4_0",
-                                        ResBottleneck7(
+                                        "block4-0",
+                                        ResBottleneck(
+                                            408,
+                                            912,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block4_{i}",
-                                            ResBottleneck8(
+                                            f"block4-{i}",
+                                            ResBottleneck(
+                                                912,
+                                                912,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -889,7 +348,7 @@ class RegnetX16gf(nn.Module):
         return self.fc(x)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         nn.init.kaiming_normal_(
             self.stem[0].weight,
             a=0.0,

@@ -43,7 +43,7 @@ class SqueezeExcitation(nn.Module):
         return scale * x
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         for m in (self.fc1, self.fc2):
             nn.init.kaiming_normal_(
                 m.weight,
@@ -56,102 +56,30 @@ class SqueezeExcitation(nn.Module):
 class ResBottleneck(nn.Module):
     """Block ``res_bottleneck(width_out, stride, group_width,
     bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). Built for bottleneck_multiplier=1.0, se_ratio=0.25,
-    width_out=224.
+    (specs/regnet.arch:15). Built for se_ratio=0.25.
     """
 
     def __init__(
         self,
+        in_channels: int,
+        width_out: int,
         stride: int,
         group_width: int,
+        bottleneck_multiplier: float = 1.0,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(32, 224, kernel_size=1, stride=stride, bias=False),
-            norm(224),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(32, 224, kernel_size=1, bias=False),
-                            norm(224),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                224,
-                                224,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=224 // min(group_width, 224),
-                                bias=False,
-                            ),
-                            norm(224),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(224, 8, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(224, 224, kernel_size=1, bias=False),
-                            norm(224),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck2(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block1.block1_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=224.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
+        if in_channels != width_out or stride != 1:
             self.proj = nn.Sequential(
-                nn.Conv2d(224, 224, kernel_size=1, stride=stride, bias=False),
-                norm(224),
+                nn.Conv2d(
+                    in_channels,
+                    width_out,
+                    kernel_size=1,
+                    stride=stride,
+                    bias=False,
+                ),
+                norm(width_out),
             )
         else:
             self.proj = None
@@ -161,8 +89,13 @@ class ResBottleneck2(nn.Module):
                     (
                         "a",
                         nn.Sequential(
-                            nn.Conv2d(224, 224, kernel_size=1, bias=False),
-                            norm(224),
+                            nn.Conv2d(
+                                in_channels,
+                                round(width_out * bottleneck_multiplier),
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
@@ -170,24 +103,40 @@ class ResBottleneck2(nn.Module):
                         "b",
                         nn.Sequential(
                             nn.Conv2d(
-                                224,
-                                224,
+                                round(width_out * bottleneck_multiplier),
+                                round(width_out * bottleneck_multiplier),
                                 kernel_size=3,
                                 stride=stride,
                                 padding=1,
-                                groups=224 // min(group_width, 224),
+                                groups=round(width_out * bottleneck_multiplier)
+                                // min(
+                                    group_width,
+                                    round(width_out * bottleneck_multiplier),
+                                ),
                                 bias=False,
                             ),
-                            norm(224),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
-                    ("se", SqueezeExcitation(224, 56, activation=act)),
+                    (
+                        "se",
+                        SqueezeExcitation(
+                            round(width_out * bottleneck_multiplier),
+                            max(1, round(0.25 * in_channels)),
+                            activation=act,
+                        ),
+                    ),
                     (
                         "c",
                         nn.Sequential(
-                            nn.Conv2d(224, 224, kernel_size=1, bias=False),
-                            norm(224),
+                            nn.Conv2d(
+                                round(width_out * bottleneck_multiplier),
+                                width_out,
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(width_out),
                         ),
                     ),
                 ],
@@ -202,7 +151,7 @@ class ResBottleneck2(nn.Module):
         return self.activation(y + skip)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         if self.proj is not None:
             nn.init.kaiming_normal_(
                 self.proj[0].weight,
@@ -220,430 +169,6 @@ class ResBottleneck2(nn.Module):
                 nonlinearity="relu",
             )
         for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck3(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=448.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(224, 448, kernel_size=1, stride=stride, bias=False),
-            norm(448),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(224, 448, kernel_size=1, bias=False),
-                            norm(448),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                448,
-                                448,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=448 // min(group_width, 448),
-                                bias=False,
-                            ),
-                            norm(448),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(448, 56, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(448, 448, kernel_size=1, bias=False),
-                            norm(448),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck4(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=448.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(448, 448, kernel_size=1, stride=stride, bias=False),
-                norm(448),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(448, 448, kernel_size=1, bias=False),
-                            norm(448),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                448,
-                                448,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=448 // min(group_width, 448),
-                                bias=False,
-                            ),
-                            norm(448),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(448, 112, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(448, 448, kernel_size=1, bias=False),
-                            norm(448),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck5(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=1232.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(448, 1232, kernel_size=1, stride=stride, bias=False),
-            norm(1232),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(448, 1232, kernel_size=1, bias=False),
-                            norm(1232),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                1232,
-                                1232,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=1232 // min(group_width, 1232),
-                                bias=False,
-                            ),
-                            norm(1232),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(1232, 112, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(1232, 1232, kernel_size=1, bias=False),
-                            norm(1232),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck6(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=1232.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(1232, 1232, kernel_size=1, stride=stride, bias=False),
-                norm(1232),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(1232, 1232, kernel_size=1, bias=False),
-                            norm(1232),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                1232,
-                                1232,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=1232 // min(group_width, 1232),
-                                bias=False,
-                            ),
-                            norm(1232),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(1232, 308, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(1232, 1232, kernel_size=1, bias=False),
-                            norm(1232),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck7(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block4.block4_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=3024.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(1232, 3024, kernel_size=1, stride=stride, bias=False),
-            norm(3024),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(1232, 3024, kernel_size=1, bias=False),
-                            norm(3024),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                3024,
-                                3024,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=3024 // min(group_width, 3024),
-                                bias=False,
-                            ),
-                            norm(3024),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(3024, 308, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(3024, 3024, kernel_size=1, bias=False),
-                            norm(3024),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -656,14 +181,16 @@ class RegnetY16gf(nn.Module):
     def __init__(
         self,
         group_width: int = 112,
+        bottleneck_multiplier: float = 1.0,
+        stem_width: int = 32,
         num_classes: int = 1000,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            norm(32),
+            nn.Conv2d(3, stem_width, kernel_size=3, stride=2, padding=1, bias=False),
+            norm(stem_width),
             act(),
         )
         self.trunk_output = nn.Sequential(
@@ -675,20 +202,26 @@ class RegnetY16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block1_0",
+                                        "block1-0",
                                         ResBottleneck(
+                                            stem_width,
+                                            224,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block1_{i}",
-                                            ResBottleneck2(
+                                            f"block1-{i}",
+                                            ResBottleneck(
+                                                224,
+                                                224,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -705,20 +238,26 @@ class RegnetY16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block2_0",
-                                        ResBottleneck3(
+                                        "block2-0",
+                                        ResBottleneck(
+                                            224,
+                                            448,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block2_{i}",
-                                            ResBottleneck4(
+                                            f"block2-{i}",
+                                            ResBottleneck(
+                                                448,
+                                                448,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -735,20 +274,26 @@ class RegnetY16gf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block3_0",
-                                        ResBottleneck5(
+                                        "block3-0",
+                                        ResBottleneck(
+                                            448,
+                                            1232,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block3_{i}",
-                                            ResBottleneck6(
+                                            f"block3-{i}",
+                                            ResBottleneck(
+                                                1232,
+                                                1232,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -764,8 +309,16 @@ class RegnetY16gf(nn.Module):
                         nn.Sequential(
                             OrderedDict(
                                 (
-                                    f"block4_{i}",
-                                    ResBottleneck7(2, group_width, norm=norm, act=act),
+                                    f"block4-{i}",
+                                    ResBottleneck(
+                                        1232,
+                                        3024,
+                                        2,
+                                        group_width,
+                                        bottleneck_multiplier=bottleneck_multiplier,
+                                        norm=norm,
+                                        act=act,
+                                    ),
                                 )
                                 for i in range(1)
                             ),
@@ -786,7 +339,7 @@ class RegnetY16gf(nn.Module):
         return self.fc(x)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         nn.init.kaiming_normal_(
             self.stem[0].weight,
             a=0.0,

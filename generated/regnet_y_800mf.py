@@ -44,7 +44,7 @@ class SqueezeExcitation(nn.Module):
         return scale * x
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         for m in (self.fc1, self.fc2):
             nn.init.kaiming_normal_(
                 m.weight,
@@ -57,182 +57,30 @@ class SqueezeExcitation(nn.Module):
 class ResBottleneck(nn.Module):
     """Block ``res_bottleneck(width_out, stride, group_width,
     bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). Built for bottleneck_multiplier=1.0, se_ratio=0.25,
-    width_out=64.
+    (specs/regnet.arch:15). Built for se_ratio=0.25.
     """
 
     def __init__(
         self,
+        in_channels: int,
+        width_out: int,
         stride: int,
         group_width: int,
+        bottleneck_multiplier: float = 1.0,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(32, 64, kernel_size=1, stride=stride, bias=False),
-            norm(64),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(32, 64, kernel_size=1, bias=False),
-                            norm(64),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                64,
-                                64,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=64 // min(group_width, 64),
-                                bias=False,
-                            ),
-                            norm(64),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(64, 8, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(64, 64, kernel_size=1, bias=False),
-                            norm(64),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck2(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=144.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(64, 144, kernel_size=1, stride=stride, bias=False),
-            norm(144),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(64, 144, kernel_size=1, bias=False),
-                            norm(144),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                144,
-                                144,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=144 // min(group_width, 144),
-                                bias=False,
-                            ),
-                            norm(144),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(144, 16, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(144, 144, kernel_size=1, bias=False),
-                            norm(144),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck3(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block2.block2_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=144.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
+        if in_channels != width_out or stride != 1:
             self.proj = nn.Sequential(
-                nn.Conv2d(144, 144, kernel_size=1, stride=stride, bias=False),
-                norm(144),
+                nn.Conv2d(
+                    in_channels,
+                    width_out,
+                    kernel_size=1,
+                    stride=stride,
+                    bias=False,
+                ),
+                norm(width_out),
             )
         else:
             self.proj = None
@@ -242,8 +90,13 @@ class ResBottleneck3(nn.Module):
                     (
                         "a",
                         nn.Sequential(
-                            nn.Conv2d(144, 144, kernel_size=1, bias=False),
-                            norm(144),
+                            nn.Conv2d(
+                                in_channels,
+                                round(width_out * bottleneck_multiplier),
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
@@ -251,24 +104,40 @@ class ResBottleneck3(nn.Module):
                         "b",
                         nn.Sequential(
                             nn.Conv2d(
-                                144,
-                                144,
+                                round(width_out * bottleneck_multiplier),
+                                round(width_out * bottleneck_multiplier),
                                 kernel_size=3,
                                 stride=stride,
                                 padding=1,
-                                groups=144 // min(group_width, 144),
+                                groups=round(width_out * bottleneck_multiplier)
+                                // min(
+                                    group_width,
+                                    round(width_out * bottleneck_multiplier),
+                                ),
                                 bias=False,
                             ),
-                            norm(144),
+                            norm(round(width_out * bottleneck_multiplier)),
                             act(),
                         ),
                     ),
-                    ("se", SqueezeExcitation(144, 36, activation=act)),
+                    (
+                        "se",
+                        SqueezeExcitation(
+                            round(width_out * bottleneck_multiplier),
+                            max(1, round(0.25 * in_channels)),
+                            activation=act,
+                        ),
+                    ),
                     (
                         "c",
                         nn.Sequential(
-                            nn.Conv2d(144, 144, kernel_size=1, bias=False),
-                            norm(144),
+                            nn.Conv2d(
+                                round(width_out * bottleneck_multiplier),
+                                width_out,
+                                kernel_size=1,
+                                bias=False,
+                            ),
+                            norm(width_out),
                         ),
                     ),
                 ],
@@ -283,351 +152,7 @@ class ResBottleneck3(nn.Module):
         return self.activation(y + skip)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck4(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=320.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(144, 320, kernel_size=1, stride=stride, bias=False),
-            norm(320),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(144, 320, kernel_size=1, bias=False),
-                            norm(320),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                320,
-                                320,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=320 // min(group_width, 320),
-                                bias=False,
-                            ),
-                            norm(320),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(320, 36, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(320, 320, kernel_size=1, bias=False),
-                            norm(320),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck5(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block3.block3_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=320.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(320, 320, kernel_size=1, stride=stride, bias=False),
-                norm(320),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(320, 320, kernel_size=1, bias=False),
-                            norm(320),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                320,
-                                320,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=320 // min(group_width, 320),
-                                bias=False,
-                            ),
-                            norm(320),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(320, 80, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(320, 320, kernel_size=1, bias=False),
-                            norm(320),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        if self.proj is not None:
-            nn.init.kaiming_normal_(
-                self.proj[0].weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-            nn.init.ones_(self.proj[1].weight)
-            nn.init.zeros_(self.proj[1].bias)
-        for m in (self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck6(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block4.block4_0``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=784.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.proj = nn.Sequential(
-            nn.Conv2d(320, 784, kernel_size=1, stride=stride, bias=False),
-            norm(784),
-        )
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(320, 784, kernel_size=1, bias=False),
-                            norm(784),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                784,
-                                784,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=784 // min(group_width, 784),
-                                bias=False,
-                            ),
-                            norm(784),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(784, 80, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(784, 784, kernel_size=1, bias=False),
-                            norm(784),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
-        for m in (self.proj[0], self.f.a[0], self.f.b[0], self.f.c[0]):
-            nn.init.kaiming_normal_(
-                m.weight,
-                a=0.0,
-                mode="fan_out",
-                nonlinearity="relu",
-            )
-        for m in (self.proj[1], self.f.a[1], self.f.b[1], self.f.c[1]):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ResBottleneck7(nn.Module):
-    """Block ``res_bottleneck(width_out, stride, group_width,
-    bottleneck_multiplier=1.0, se_ratio=0.0, norm=bn, act=relu)``
-    (specs/regnet.arch:16). A variant for the instances like
-    ``trunk_output.block4.block4_1``, built for bottleneck_multiplier=1.0,
-    se_ratio=0.25, width_out=784.
-    """
-
-    def __init__(
-        self,
-        stride: int,
-        group_width: int,
-        norm: Callable[..., nn.Module] = nn.BatchNorm2d,
-        act: Callable[..., nn.Module] = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        if stride != 1:
-            self.proj = nn.Sequential(
-                nn.Conv2d(784, 784, kernel_size=1, stride=stride, bias=False),
-                norm(784),
-            )
-        else:
-            self.proj = None
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    (
-                        "a",
-                        nn.Sequential(
-                            nn.Conv2d(784, 784, kernel_size=1, bias=False),
-                            norm(784),
-                            act(),
-                        ),
-                    ),
-                    (
-                        "b",
-                        nn.Sequential(
-                            nn.Conv2d(
-                                784,
-                                784,
-                                kernel_size=3,
-                                stride=stride,
-                                padding=1,
-                                groups=784 // min(group_width, 784),
-                                bias=False,
-                            ),
-                            norm(784),
-                            act(),
-                        ),
-                    ),
-                    ("se", SqueezeExcitation(784, 196, activation=act)),
-                    (
-                        "c",
-                        nn.Sequential(
-                            nn.Conv2d(784, 784, kernel_size=1, bias=False),
-                            norm(784),
-                        ),
-                    ),
-                ],
-            ),
-        )
-        self.activation = act()
-        self._init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.proj is None else self.proj(x)
-        y = self.f(x)
-        return self.activation(y + skip)
-
-    def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         if self.proj is not None:
             nn.init.kaiming_normal_(
                 self.proj[0].weight,
@@ -657,14 +182,16 @@ class RegnetY800mf(nn.Module):
     def __init__(
         self,
         group_width: int = 16,
+        bottleneck_multiplier: float = 1.0,
+        stem_width: int = 32,
         num_classes: int = 1000,
         norm: Callable[..., nn.Module] = nn.BatchNorm2d,
         act: Callable[..., nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            norm(32),
+            nn.Conv2d(3, stem_width, kernel_size=3, stride=2, padding=1, bias=False),
+            norm(stem_width),
             act(),
         )
         self.trunk_output = nn.Sequential(
@@ -675,8 +202,16 @@ class RegnetY800mf(nn.Module):
                         nn.Sequential(
                             OrderedDict(
                                 (
-                                    f"block1_{i}",
-                                    ResBottleneck(2, group_width, norm=norm, act=act),
+                                    f"block1-{i}",
+                                    ResBottleneck(
+                                        stem_width,
+                                        64,
+                                        2,
+                                        group_width,
+                                        bottleneck_multiplier=bottleneck_multiplier,
+                                        norm=norm,
+                                        act=act,
+                                    ),
                                 )
                                 for i in range(1)
                             ),
@@ -688,20 +223,26 @@ class RegnetY800mf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block2_0",
-                                        ResBottleneck2(
+                                        "block2-0",
+                                        ResBottleneck(
+                                            64,
+                                            144,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block2_{i}",
-                                            ResBottleneck3(
+                                            f"block2-{i}",
+                                            ResBottleneck(
+                                                144,
+                                                144,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -718,20 +259,26 @@ class RegnetY800mf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block3_0",
-                                        ResBottleneck4(
+                                        "block3-0",
+                                        ResBottleneck(
+                                            144,
+                                            320,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block3_{i}",
-                                            ResBottleneck5(
+                                            f"block3-{i}",
+                                            ResBottleneck(
+                                                320,
+                                                320,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -748,20 +295,26 @@ class RegnetY800mf(nn.Module):
                             OrderedDict(
                                 [
                                     (
-                                        "block4_0",
-                                        ResBottleneck6(
+                                        "block4-0",
+                                        ResBottleneck(
+                                            320,
+                                            784,
                                             2,
                                             group_width,
+                                            bottleneck_multiplier=bottleneck_multiplier,
                                             norm=norm,
                                             act=act,
                                         ),
                                     ),
                                     *(
                                         (
-                                            f"block4_{i}",
-                                            ResBottleneck7(
+                                            f"block4-{i}",
+                                            ResBottleneck(
+                                                784,
+                                                784,
                                                 1,
                                                 group_width,
+                                                bottleneck_multiplier=bottleneck_multiplier,
                                                 norm=norm,
                                                 act=act,
                                             ),
@@ -787,7 +340,7 @@ class RegnetY800mf(nn.Module):
         return self.fc(x)
 
     def _init_weights(self) -> None:
-        """Initialise as the spec's init lines say (specs/regnet.arch: 38, 39, 40)."""
+        """Initialise as the spec's init lines say (specs/regnet.arch: 37, 38, 39)."""
         nn.init.kaiming_normal_(
             self.stem[0].weight,
             a=0.0,

@@ -7,12 +7,7 @@ validation of the emitted module (archc.validate). The specs are
 specs/<torchvision's constructor name>.arch over two family specs, specs/efficientnet.arch and
 specs/regnet.arch.
 
-Two language gaps show here, each as a strict ``xfail`` that passes once it is closed:
-- a derived network cannot state its own input, so EfficientNet-B1...B7 (trained at 240...600
-  pixels) and RegNetY-128GF (384) keep their family's 224x224; their figures are checked at the
-  reference's input, compiled as ``archc check --input`` does;
-- ``-`` cannot be part of a name, so RegNet's blocks are ``block1_0`` where torchvision's are
-  ``block1-0``; every key is otherwise torchvision's, in its order.
+EfficientNet-B1...B7 and RegNetY-128GF state their own input in their derived network's `with:`.
 """
 
 from __future__ import annotations
@@ -39,8 +34,6 @@ REGNETS = [
 MODELS = EFFICIENTNETS + REGNETS
 # one per family spec and kind: its emitted classes are also built with other argument values
 REPRESENTATIVES = ["efficientnet_b0", "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf"]
-# the spec's own input is not the reference's until a derived network can state it
-OTHER_INPUT = [f"efficientnet_b{i}" for i in range(1, 8)] + ["regnet_y_128gf"]
 
 
 def _reference_input(name: str) -> tuple[int, ...]:
@@ -64,11 +57,6 @@ def _compiled(name: str, shape: tuple[int, ...] | None = None) -> archc.Compiled
 
 def _ops(c: archc.Compiled) -> Counter[str]:
     return Counter(str(d["op"]) for _, d in c.graph.nodes(data=True))
-
-
-def _archc_key(torchvision_key: str) -> str:
-    """torchvision's RegNet names a stage's blocks block{s}-{i}; archc names are identifiers."""
-    return re.sub(r"\bblock(\d+)-(\d+)\b", r"block\1_\2", torchvision_key)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -99,26 +87,12 @@ def test_published_figures_of_every_weight(name: str) -> None:
 def test_state_dict_is_torchvisions_in_order(name: str) -> None:
     m = manifest(f"torchvision_{name}")
     ours = list(_compiled(name).state_dict_shapes().items())
-    assert ours == [(_archc_key(k), tuple(s)) for k, s in m["state_dict"]]
+    assert ours == [(k, tuple(s)) for k, s in m["state_dict"]]
     assert len(ours) == m["num_state_dict_entries"]
     assert ours == list(_spec(name).state_dict_shapes().items())  # the input changes no tensor
 
 
-@pytest.mark.xfail(strict=True, reason="language gap: '-' cannot be part of a name (block1-0)")
-def test_regnet_block_names_are_torchvisions() -> None:
-    keys = list(_compiled("regnet_x_400mf").state_dict_shapes())
-    assert keys == [k for k, _ in manifest("torchvision_regnet_x_400mf")["state_dict"]]
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="language gap: `input` in `with:`"))
-        if n in OTHER_INPUT
-        else n
-        for n in MODELS
-    ],
-)
+@pytest.mark.parametrize("name", MODELS)
 def test_spec_input_is_the_references(name: str) -> None:
     assert tuple(_spec(name).input_shape) == _reference_input(name)
 
@@ -214,13 +188,13 @@ def test_regnet_widths_and_groups_are_torchvisions() -> None:
     RegNetY squeezes to a quarter of the block's input width, and proj exists where the width or
     the stride changes."""
     shapes = _spec("regnet_x_8gf").state_dict_shapes()
-    assert shapes["trunk_output.block1.block1_0.f.b.0.weight"] == (80, 80, 3, 3)  # one group
-    assert shapes["trunk_output.block2.block2_0.f.b.0.weight"] == (240, 120, 3, 3)  # two groups
+    assert shapes["trunk_output.block1.block1-0.f.b.0.weight"] == (80, 80, 3, 3)  # one group
+    assert shapes["trunk_output.block2.block2-0.f.b.0.weight"] == (240, 120, 3, 3)  # two groups
     y = _spec("regnet_y_400mf").state_dict_shapes()
-    assert y["trunk_output.block2.block2_0.f.se.fc1.weight"] == (12, 104, 1, 1)  # 0.25 * 48
-    assert y["trunk_output.block2.block2_1.f.se.fc1.weight"] == (26, 104, 1, 1)  # 0.25 * 104
-    assert "trunk_output.block2.block2_0.proj.0.weight" in y
-    assert "trunk_output.block2.block2_1.proj.0.weight" not in y
+    assert y["trunk_output.block2.block2-0.f.se.fc1.weight"] == (12, 104, 1, 1)  # 0.25 * 48
+    assert y["trunk_output.block2.block2-1.f.se.fc1.weight"] == (26, 104, 1, 1)  # 0.25 * 104
+    assert "trunk_output.block2.block2-0.proj.0.weight" in y
+    assert "trunk_output.block2.block2-1.proj.0.weight" not in y
 
 
 def test_regnet_x_is_regnet_y_without_squeeze_excitation() -> None:

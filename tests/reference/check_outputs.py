@@ -96,18 +96,15 @@ CASES: tuple[Case, ...] = (
     Case("generated/vit_b_16.py", "vit_b_16"),
 )
 
-# RegNet's blocks are block1-0, block1-1, ... in torchvision, which is not an identifier: archc
-# names them block1_0, ... (tests/test_zoo_efficientnet_regnet.py), so these cases rename keys.
-_REGNET_BLOCKS = (r"\bblock(\d+)-(\d+)\b", r"block\1_\2")
 EFFICIENTNET_REGNET: tuple[Case, ...] = (
     *(Case(f"generated/efficientnet_b{i}.py", f"efficientnet_b{i}") for i in range(8)),
     Case("generated/efficientnet_v2_s.py", "efficientnet_v2_s"),
     *(
-        Case(f"generated/regnet_{kind}_{size}.py", f"regnet_{kind}_{size}", rename=_REGNET_BLOCKS)
+        Case(f"generated/regnet_{kind}_{size}.py", f"regnet_{kind}_{size}")
         for kind in ("x", "y")
         for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
     ),
-    Case("generated/regnet_y_128gf.py", "regnet_y_128gf", rename=_REGNET_BLOCKS),
+    Case("generated/regnet_y_128gf.py", "regnet_y_128gf"),
 )
 TABLES = {"seed": CASES, "efficientnet_regnet": EFFICIENTNET_REGNET}
 
