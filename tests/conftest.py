@@ -25,6 +25,19 @@ def manifest(name: str) -> dict[str, Any]:
     return json.loads((REFERENCE / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
+def assert_counts_equal(c: Any, m: dict[str, Any], fvcore_extra: int = 0) -> None:
+    """A compiled network's counts against a reference manifest: parameters, buffers, dense MACs
+    (torchvision's ``_ops``), fvcore's total (archc's MACs in norms and adaptive pooling are
+    fvcore's others; ``fvcore_extra`` what fvcore misses where the reference calls a function
+    for what the spec does with a layer), and the input and output shapes."""
+    assert c.params == m["total_params"]
+    assert c.totals.buffers == m["buffer_numel"]
+    assert c.macs == m["macs_dense_ops"]
+    assert c.macs + c.totals.macs_other == m["macs"] + fvcore_extra
+    assert list(c.input_shape) == m["input_shape"][1:]
+    assert list(c.output_shape) == m["output_shape"][1:]
+
+
 def check_golden(path: Path, actual: str, update: bool) -> None:
     """Compare ``actual`` with the golden file, or rewrite it under --update-golden."""
     if update or not path.exists():

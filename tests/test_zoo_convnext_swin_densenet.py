@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import SPECS, manifest
+from conftest import SPECS, assert_counts_equal, manifest
 
 import archc
 from archc.api import parse_sets
@@ -47,13 +47,7 @@ def _compile(spec: str, sets: tuple[str, ...] = ()) -> archc.Compiled:
 @pytest.mark.parametrize("model", MODELS)
 def test_counts_equal_torchvision(model: str) -> None:
     m, c = manifest(f"torchvision_{model}"), _compile(model)
-    assert c.params == m["total_params"]
-    assert c.totals.buffers == m["buffer_numel"]
-    assert c.macs == m["macs_dense_ops"]
-    # fvcore's total: its counts for layer/batch norms and adaptive pooling are archc's macs_other
-    assert c.macs + c.totals.macs_other == m["macs"]
-    assert list(c.input_shape) == m["input_shape"][1:]
-    assert list(c.output_shape) == m["output_shape"][1:]
+    assert_counts_equal(c, m)
 
 
 @pytest.mark.parametrize("model", MODELS)

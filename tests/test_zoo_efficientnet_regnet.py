@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 import pytest
-from conftest import SPECS, manifest
+from conftest import SPECS, assert_counts_equal, manifest
 
 import archc
 from archc.api import parse_sets
@@ -64,13 +64,7 @@ def test_counts_match_torchvision(name: str) -> None:
     m = manifest(f"torchvision_{name}")
     c = _compiled(name)
     assert c.name == name
-    assert c.params == m["total_params"]
-    assert c.totals.buffers == m["buffer_numel"]
-    assert c.macs == m["macs_dense_ops"]
-    # fvcore's total: its counts for batch norms and adaptive pooling are archc's macs_other
-    assert c.macs + c.totals.macs_other == m["macs"]
-    assert list(c.input_shape) == m["input_shape"][1:]
-    assert list(c.output_shape) == m["output_shape"][1:]
+    assert_counts_equal(c, m)
 
 
 @pytest.mark.parametrize("name", MODELS)
