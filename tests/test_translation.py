@@ -133,10 +133,11 @@ def test_a_module_of_another_network_is_a_difference() -> None:
 
     c = compile_program(load_text(ISSUE_15["max_arg"], "a.arch"))  # conv1: 8 -> 12 channels, 1x1, no bias
     with torch.device("meta"):
-        wider = torch.nn.Sequential(torch.nn.Conv2d(8, 13, 1))
-        same_shapes = torch.nn.Sequential(torch.nn.Conv2d(8, 12, 1))
+        wider = torch.nn.Sequential(torch.nn.Conv2d(8, 13, 1, bias=False))
+        same_shapes = torch.nn.Sequential(torch.nn.Conv2d(8, 12, 1, bias=False))
     diffs = compare(c, wider, "wider")
     assert any("state_dict differs" in d for d in diffs)
-    assert any(f"{8 * 13:,} parameters, the analysis says {c.params:,}" in d for d in diffs)
+    assert f"wider: {8 * 13:,} parameters, the analysis says {c.params:,}" in diffs
+    assert "wider: output (13, 4, 4), the analysis says (12, 4, 4)" in diffs
     names = compare(c, same_shapes, "renamed")  # same shapes under other keys
     assert names and "missing ['l1.conv1.weight'" in names[0]
