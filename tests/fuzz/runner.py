@@ -231,8 +231,8 @@ def run_case(
 
 def _what(case: Case) -> str:
     """The kind of a case, with its form for generated ones (to group hangs)."""
-    detail = case.kind in ("nesting", "layout", "use") and case.notes
-    return case.kind + (f":{case.notes[0].split()[0]}" if detail else "")
+    words = case.notes[0].split() if case.notes and case.kind in ("nesting", "layout", "use") else []
+    return case.kind + (f":{words[0]}" if words else "")
 
 
 def _build(case: Case, c: Any, res: Result, budget: float) -> None:
@@ -291,7 +291,9 @@ def _save_for_canary(case: Case, c: Any, spec: Path, canary_dir: Path, res: Resu
         return  # a build that fails is counted by _build
     path = canary_dir / f"case_{case.id.replace('-', '_')}.py"
     try:
-        path.write_text(source, encoding="utf-8", errors="surrogatepass")
+        tmp = path.with_suffix(".tmp")  # whole files only: the importer may be listing the folder
+        tmp.write_text(source, encoding="utf-8", errors="surrogatepass")
+        os.replace(tmp, path)
     except OSError as e:
         res.notes.append(f"canary source not saved: {e}")
         return
@@ -327,7 +329,6 @@ def import_canaries(canary_dir: Path, timeout: float = 600) -> dict[str, Any]:
     files = sorted(p.name for p in canary_dir.glob("case_*.py"))
     if not files:
         return {"imported": 0, "failed": {}, "executions": []}
-    before = {p.name for p in canary_dir.iterdir()}
     proc = subprocess.run(
         [sys.executable, "-c", IMPORTER, *files],
         cwd=canary_dir,
@@ -340,9 +341,7 @@ def import_canaries(canary_dir: Path, timeout: float = 600) -> dict[str, Any]:
         results = json.loads(proc.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
         results = {f: f"importer failed: {proc.stderr[-300:]}" for f in files}
-    markers = sorted(
-        p.name for p in canary_dir.iterdir() if p.name not in before or p.name.startswith("CANARY")
-    )
+    markers = sorted(p.name for p in canary_dir.iterdir() if p.name.startswith("CANARY"))
     failed = {f: r for f, r in results.items() if r != "ok"}
     for f in files:
         if f not in failed:
