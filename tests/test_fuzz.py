@@ -26,8 +26,27 @@ from fuzz.runner import Workspace, import_canaries, run_case
 SEED = 2026
 # The first 32 cases of the seed whose source builds in under 0.3 s (the slice stays a few seconds).
 SLICE = [c for c in (f"{SEED}-{i}" for i in range(200)) if COSTS.get(make_case(c).source, 0.0) < 0.3][:32]
-# Known failures of the slice: id -> the reproduction (``python benchmarks/fuzz_campaign.py --case ID``).
-KNOWN: dict[str, str] = {}
+# Failures found by ``make fuzz`` (seed 1), kept as cases of the slice until archc is fixed:
+# id -> the reproduction (``python benchmarks/fuzz_campaign.py --case ID`` shows the whole case).
+KNOWN: dict[str, str] = {
+    "1-1894": (
+        "two flow statements from the input: the analysis reads both from x (edges input->conv, "
+        "input->conv_1), the emitted forward chains them (x = self.conv(x); return self.conv_1(x)); "
+        "network n(): / input 8x6x7 / x -> conv(12, k=1) / x -> conv(12, k=1) fails at forward, "
+        "and with conv(8, k=1) twice it silently computes conv_1(conv(x))"
+    ),
+    "1-132": (
+        "a spec file name that is not UTF-8 (specs/bad\\xff.arch): archc build exits 0, and the "
+        "module does not import: the docstrings hold the escape \\udcff, a lone surrogate once "
+        "Python reads the docstring (UnicodeEncodeError at class creation)"
+    ),
+    "1-3056": (
+        "a layer named with 64 characters whose forward line carries a shape comment: the comment "
+        "'# (B, 8, 8, 8)' is wrapped over five lines (IndentationError on import); "
+        "x -> aaaa...(64 a): [u(8), u(8) x r[0] - 1]"
+    ),
+}
+FOUND = sorted(KNOWN)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +69,7 @@ def _marks(cid: str) -> list[pytest.MarkDecorator]:
     return [pytest.mark.xfail(strict=True, reason=KNOWN[cid])] if cid in KNOWN else []
 
 
-@pytest.mark.parametrize("cid", [pytest.param(c, marks=_marks(c)) for c in SLICE])
+@pytest.mark.parametrize("cid", [pytest.param(c, marks=_marks(c)) for c in SLICE + FOUND])
 def test_case_ends_in_a_located_error_or_the_analysed_module(
     cid: str, workspace: Workspace, canary_dir: Path
 ) -> None:
@@ -71,8 +90,9 @@ def test_no_emitted_module_runs_a_canary(canary_dir: Path) -> None:
     (canary_dir / "case_planted.py").write_text(f"# Generated from {payloads(planted)[0]}\n")
     found = import_canaries(canary_dir)
     assert found["executions"] == [planted]
-    assert found["failed"] == {}
-    assert found["imported"] == len(saved) + 1
+    known = {f"case_{c.replace('-', '_')}.py" for c in KNOWN}  # failures reported above
+    assert set(found["failed"]) <= known, found["failed"]
+    assert found["imported"] == len(saved) + 1 - len(found["failed"])
     assert carrying, "the slice holds no compiled case with a hostile file name or string"
 
 

@@ -33,8 +33,17 @@ _BASE = len(TvMutator(SEED, 0).compiling())
 SLICE = [
     c for c in (f"{SEED}-{i}" for i in range(_BASE, _BASE + 100)) if COSTS[make_tv_case(c).source] < 0.3
 ][:12]
-# Known differences of the slice: id -> reproduction (python benchmarks/translation_validation.py --case ID).
-KNOWN: dict[str, str] = {}
+# Differences found by ``make validate-long`` (seed 1), kept until archc is fixed: id -> the
+# reproduction (``python benchmarks/translation_validation.py --case ID`` shows the whole case).
+KNOWN: dict[str, str] = {
+    "1-905": (
+        "a class emitted for --set depths=[1, 1] and constructed with depths=(2, 2) is not the "
+        "network at depths=[2, 2]: archc.load('tests/golden/codegen/tiny.arch', depths=[1, 1])"
+        ".module(depths=(2, 2)) has stage2.1.conv1.weight (16, 8, 3, 3) and a downsample "
+        "(the analysis: (16, 16, 3, 3), none): the second unit of a stage is built as the first"
+    ),
+}
+FOUND = sorted(KNOWN)
 
 # The specs of issue 15 (each passed `check` and built something else, or failed to build).
 ISSUE_15 = {
@@ -108,7 +117,7 @@ def _marks(cid: str) -> list[pytest.MarkDecorator]:
     return [pytest.mark.xfail(strict=True, reason=KNOWN[cid])] if cid in KNOWN else []
 
 
-@pytest.mark.parametrize("cid", [pytest.param(c, marks=_marks(c)) for c in SLICE])
+@pytest.mark.parametrize("cid", [pytest.param(c, marks=_marks(c)) for c in SLICE + FOUND])
 def test_mutated_spec_builds_into_the_analysed_network(cid: str, workspace: Workspace) -> None:
     r = run_tv(make_tv_case(cid), workspace)
     assert r.cls in ("ok", "error"), f"{cid}: {r.cls} {r.message}"
