@@ -20,33 +20,56 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz.corpus import corpus
-from fuzz.mutate import COSTS, KINDS, canary_name, make_case, payloads
+from fuzz.mutate import COSTS, KINDS, Case, canary_name, make_case, payloads
 from fuzz.runner import Workspace, import_canaries, run_case
 
 SEED = 2026
 # The first 32 cases of the seed whose source builds in under 0.3 s (the slice stays a few seconds).
 SLICE = [c for c in (f"{SEED}-{i}" for i in range(200)) if COSTS.get(make_case(c).source, 0.0) < 0.3][:32]
-# Failures found by ``make fuzz`` (seed 1), kept as cases of the slice until archc is fixed:
-# id -> the reproduction (``python benchmarks/fuzz_campaign.py --case ID`` shows the whole case).
-KNOWN: dict[str, str] = {
-    "1-1894": (
-        "two flow statements from the input: the analysis reads both from x (edges input->conv, "
-        "input->conv_1), the emitted forward chains them (x = self.conv(x); return self.conv_1(x)); "
-        "network n(): / input 8x6x7 / x -> conv(12, k=1) / x -> conv(12, k=1) fails at forward, "
-        "and with conv(8, k=1) twice it silently computes conv_1(conv(x))"
+# Failures found by ``make fuzz`` (seed 1, corpus 18791a3f4fcd), reduced by hand to specs that do
+# not depend on the corpus; each stays ``xfail(strict=True)`` until archc is fixed.
+_UNIT = b"block u(c):\n    return x -> conv(c, k=1)\n"
+FOUND: dict[str, tuple[str, bytes, str]] = {  # name -> (file name, spec, what happens)
+    "two_flows_from_the_input": (
+        "two_flows.arch",
+        b"network n():\n    input 8x6x7\n    x -> conv(12, k=1)\n    x -> conv(12, k=1)\n",
+        "fuzz case 1-1894 (and 1-5197, 1-5964, 1-6422, 1-7483, 1-8145, 1-9401, ...): the analysis reads "
+        "both flows from the input (edges input->conv, input->conv_1); the emitted forward chains them "
+        "(x = self.conv(x); return self.conv_1(x)): forward fails; with conv(8, k=1) twice it silently "
+        "computes conv_1(conv(x))",
     ),
-    "1-132": (
-        "a spec file name that is not UTF-8 (specs/bad\\xff.arch): archc build exits 0, and the "
-        "module does not import: the docstrings hold the escape \\udcff, a lone surrogate once "
-        "Python reads the docstring (UnicodeEncodeError at class creation)"
+    "file_name_not_utf8": (
+        "bad\udcff\udcfe.arch",
+        b"network n(width=4):\n    input 3x8x8\n    x -> conv(width, k=1)\n",
+        "fuzz case 1-132 (86 cases): archc build exits 0 and the module does not import: its docstrings "
+        "hold the escape \\udcff, which Python reads as a lone surrogate (UnicodeEncodeError at class "
+        "creation)",
     ),
-    "1-3056": (
-        "a layer named with 64 characters whose forward line carries a shape comment: the comment "
-        "'# (B, 8, 8, 8)' is wrapped over five lines (IndentationError on import); "
-        "x -> aaaa...(64 a): [u(8), u(8) x r[0] - 1]"
+    "layer_name_of_64_characters": (
+        "long_name.arch",
+        _UNIT + b"network n(r=[2]):\n    input 3x8x8\n    x -> " + b"a" * 64 + b": [u(8), u(8) x r[0] - 1]\n",
+        "fuzz case 1-3056: the shape comment of the forward line is wrapped over five lines "
+        "(IndentationError on import); 40 characters are fine",
+    ),
+    "undefined_block_under_a_false_condition": (
+        "gate.arch",
+        b"network n(use_gate=false):\n    input 8x4x4\n    x -> conv(8, k=1) -> g: gate if use_gate\n",
+        "fuzz case 1-5626: check says ok (gate is never defined), archc build ends in KeyError: 'g' "
+        "(codegen/emit.py:757)",
+    ),
+    "reserved_layer_name_under_a_false_condition": (
+        "reserved.arch",
+        b"block gate():\n    return x -> relu\nnetwork n(use_gate=false):\n    input 8x4x4\n"
+        b"    x -> conv(8, k=1) -> state_dict: gate if use_gate\n",
+        "fuzz case 1-5822 (and 1-7799, a layer name used twice): check says ok, build refuses "
+        "('state_dict' cannot be a layer name): names under a false condition are not checked",
     ),
 }
-FOUND = sorted(KNOWN)
+
+
+def _found(name: str) -> Case:
+    file_name, data, _ = FOUND[name]
+    return Case(f"found-{name}", "found", "", "specs", file_name, data)
 
 
 @pytest.fixture(scope="module")
@@ -65,19 +88,30 @@ def canary_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("canary")
 
 
-def _marks(cid: str) -> list[pytest.MarkDecorator]:
-    return [pytest.mark.xfail(strict=True, reason=KNOWN[cid])] if cid in KNOWN else []
+def _check(case: Case, workspace: Workspace, canary_dir: Path) -> None:
+    r = run_case(case, workspace, canary_dir=canary_dir, sample=True)
+    assert r.cls in ("ok", "error"), f"{case.id} ({r.kind}): {r.cls} {r.signature} {r.message}"
+    assert r.cpu_s < 5.0
+    if r.cls == "ok":
+        assert r.build == "same", f"{case.id} ({r.kind}): build {r.build}: {r.differences or r.message}"
 
 
-@pytest.mark.parametrize("cid", [pytest.param(c, marks=_marks(c)) for c in SLICE + FOUND])
+@pytest.mark.parametrize("cid", SLICE)
 def test_case_ends_in_a_located_error_or_the_analysed_module(
     cid: str, workspace: Workspace, canary_dir: Path
 ) -> None:
-    r = run_case(make_case(cid), workspace, canary_dir=canary_dir, sample=True)
-    assert r.cls in ("ok", "error"), f"{cid} ({r.kind}): {r.cls} {r.signature} {r.message}"
-    assert r.cpu_s < 5.0
-    if r.cls == "ok":
-        assert r.build == "same", f"{cid} ({r.kind}): build {r.build}: {r.differences or r.message}"
+    _check(make_case(cid), workspace, canary_dir)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=FOUND[n][2]))
+        for n in sorted(FOUND)
+    ],
+)
+def test_found_case(name: str, workspace: Workspace, canary_dir: Path) -> None:
+    _check(_found(name), workspace, canary_dir)
 
 
 def test_no_emitted_module_runs_a_canary(canary_dir: Path) -> None:
@@ -90,7 +124,7 @@ def test_no_emitted_module_runs_a_canary(canary_dir: Path) -> None:
     (canary_dir / "case_planted.py").write_text(f"# Generated from {payloads(planted)[0]}\n")
     found = import_canaries(canary_dir)
     assert found["executions"] == [planted]
-    known = {f"case_{c.replace('-', '_')}.py" for c in KNOWN}  # failures reported above
+    known = {f"case_found_{n}.py" for n in FOUND}  # failures reported above
     assert set(found["failed"]) <= known, found["failed"]
     assert found["imported"] == len(saved) + 1 - len(found["failed"])
     assert carrying, "the slice holds no compiled case with a hostile file name or string"
