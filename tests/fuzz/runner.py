@@ -325,7 +325,8 @@ print(json.dumps(out))
 def import_canaries(canary_dir: Path, timeout: float = 600) -> dict[str, Any]:
     """Import every saved module in a fresh process whose working folder is ``canary_dir``,
     construct its network class on the meta device, and collect the canary markers that
-    appeared.  Returns ``{"imported": n, "failed": {file: error}, "executions": [marker, ...]}``."""
+    appeared.  Returns ``{"imported": n, "failed": {file: error}, "executions": [marker, ...]}``;
+    the modules are removed, those that failed to import are moved to ``canary_dir/failed``."""
     files = sorted(p.name for p in canary_dir.glob("case_*.py"))
     if not files:
         return {"imported": 0, "failed": {}, "executions": []}
@@ -343,8 +344,11 @@ def import_canaries(canary_dir: Path, timeout: float = 600) -> dict[str, Any]:
         results = {f: f"importer failed: {proc.stderr[-300:]}" for f in files}
     markers = sorted(p.name for p in canary_dir.iterdir() if p.name.startswith("CANARY"))
     failed = {f: r for f, r in results.items() if r != "ok"}
-    for f in files:
-        if f not in failed:
+    (canary_dir / "failed").mkdir(exist_ok=True)
+    for f in files:  # each module is imported once; those that failed are kept aside
+        if f in failed:
+            os.replace(canary_dir / f, canary_dir / "failed" / f)
+        else:
             (canary_dir / f).unlink()
     return {"imported": len(files) - len(failed), "failed": failed, "executions": markers}
 
