@@ -51,6 +51,12 @@ FOUND: dict[str, tuple[str, bytes, str]] = {  # name -> (file name, spec, what h
         "fuzz case 1-3056: the shape comment of the forward line is wrapped over five lines "
         "(IndentationError on import); 40 characters are fine",
     ),
+    "layer_named__modules": (
+        "modules.arch",
+        b"network n():\n    input 8x4x4\n    x -> _modules: conv(8, k=1)\n",
+        "fuzz case 1-13619: check and build accept a layer named _modules; constructing the module "
+        "fails (AttributeError: cannot assign module before Module.__init__() call)",
+    ),
     "undefined_block_under_a_false_condition": (
         "gate.arch",
         b"network n(use_gate=false):\n    input 8x4x4\n    x -> conv(8, k=1) -> g: gate if use_gate\n",
