@@ -66,3 +66,12 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The fuzzing campaign of docs/reliability.md: 50,000 seeded cases (FUZZ_ARGS='--cases 2000').
+.PHONY: fuzz validate-long
+fuzz: install
+	nice $(BIN)/python benchmarks/fuzz_campaign.py $(FUZZ_ARGS)
+
+# Translation validation of 10,000 mutated specs against their analysis (VALIDATE_ARGS=...).
+validate-long: install
+	nice $(BIN)/python benchmarks/translation_validation.py $(VALIDATE_ARGS)
