@@ -705,6 +705,14 @@ class _Forward:
             if isinstance(stmt, ast.Assign):
                 self.statement(stmt.value, stmt.name)
                 continue
+            if not last and not isinstance(stmt, ast.Return):
+                # a flow whose value nothing reads: computed (its layers exist), not kept
+                start = len(self.lines)
+                temp = self.temp()
+                self.statement(stmt.value, temp)
+                if len(self.lines) > start and self.lines[-1].startswith(f"{temp} = "):
+                    self.lines[-1] = self.lines[-1][len(temp) + 3 :]
+                continue
             result = self.statement(stmt.value, out)
             if last or isinstance(stmt, ast.Return):
                 for path in self.edited(self.u.elab.post):  # ... and at the output

@@ -743,6 +743,14 @@ class Elaborator:
                 StaticCheck(self).element(el, ctx)
                 return Tensor(t.node, None, t.depth)
             if not isinstance(cond, SymBool) and not cond:
+                # absent here, but still a spec that must make sense: its names are checked
+                StaticCheck(self).element(el, ctx)
+                if el.label is not None and (problem := identifier_problem(el.label)):
+                    self.sink.error(
+                        el.label_span or el.span,
+                        f"'{el.label}' cannot be a layer name: {problem}",
+                        "rename the layer",
+                    )
                 return t
         name = self._label(el, ctx, peek=True)
         if name is None:

@@ -98,7 +98,7 @@ def identifier_problem(name: str) -> str | None:
         return "not a valid identifier"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return "a Python keyword"
-    if name.startswith("__") or (name.startswith("_") and name.endswith("_")):
+    if name.startswith("_"):  # _modules, _parameters, ...: nn.Module's own state
         return "names starting with '_' are reserved"
     if name in _BUILTINS:
         return "the name of a Python builtin"
