@@ -401,6 +401,11 @@ class _ToAst(Transformer_NonRecursive[Token, Any]):
         )
 
     def params(self, c: list[ast.Param]) -> list[ast.Param]:
+        seen: set[str] = set()
+        for p in c:
+            if p.name in seen:
+                raise ArchcError.at(p.span, f"parameter '{p.name}' is given twice", "rename one of them")
+            seen.add(p.name)
         return c
 
     @v_args(meta=True)

@@ -57,3 +57,16 @@ def test_an_error_caused_by_set_names_the_override() -> None:
         archc.compile_spec(spec, sets=parse_sets(["num_classes=10", "depths=[3, 4, 6]"]))
     assert "--set depths=[3, 4, 6]" in (plain.value.diagnostics[0].hint or "")
     assert "num_classes" not in (plain.value.diagnostics[0].hint or "")
+
+
+def test_a_parameter_given_twice_is_a_located_error(tmp_path: Path) -> None:
+    """Found by `make fuzz` (seed 3, case 3-9562): `block b(out, out=1)` was accepted by check and
+    emitted a constructor Python refuses (duplicate argument)."""
+    spec = tmp_path / "dup.arch"
+    spec.write_text(
+        "block b(out, out=1):\n    return x -> conv(out, k=1)\nnetwork n():\n    input 3x4x4\n    x -> b(4)\n"
+    )
+    with pytest.raises(ArchcError) as info:
+        archc.compile_spec(spec)
+    d = info.value.diagnostics[0]
+    assert (d.span.line, d.span.col, d.message) == (1, 14, "parameter 'out' is given twice")
