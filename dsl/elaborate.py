@@ -745,12 +745,6 @@ class Elaborator:
             if not isinstance(cond, SymBool) and not cond:
                 # absent here, but still a spec that must make sense: its names are checked
                 StaticCheck(self).element(el, ctx)
-                if el.label is not None and (problem := identifier_problem(el.label)):
-                    self.sink.error(
-                        el.label_span or el.span,
-                        f"'{el.label}' cannot be a layer name: {problem}",
-                        "rename the layer",
-                    )
                 return t
         name = self._label(el, ctx, peek=True)
         if name is None:
@@ -1457,6 +1451,7 @@ class StaticCheck:
 
     def __init__(self, elab: Elaborator):
         self.e = elab
+        self.visited: set[str] = set()  # blocks whose bodies were checked
 
     def program(self) -> None:
         for block in self.e.net.blocks.values():
@@ -1472,6 +1467,10 @@ class StaticCheck:
             if isinstance(stmt, ast.Let):
                 known.add(stmt.name)
             elif isinstance(stmt, ast.Assign | ast.Return | ast.FlowStmt):
+                if isinstance(stmt, ast.Assign) and (problem := identifier_problem(stmt.name)):
+                    self.e.sink.error(
+                        stmt.span, f"'{stmt.name}' cannot be a tensor name: {problem}", "rename it"
+                    )
                 self._flow(stmt.value, known)
 
     def flows(self, flows: list[ast.Flow], ctx: _Ctx) -> None:
@@ -1497,6 +1496,12 @@ class StaticCheck:
             self._flow(v.other, known)
 
     def _element(self, el: ast.Element, known: set[str]) -> None:
+        if el.label is not None and (problem := identifier_problem(el.label)):
+            self.e.sink.error(
+                el.label_span or el.span,
+                f"'{el.label}' cannot be a layer name: {problem}",
+                "rename the layer",
+            )
         if isinstance(el.layer, ast.Seq):
             for item in el.layer.items:
                 self._element(item, known)
@@ -1504,7 +1509,13 @@ class StaticCheck:
             self._call(el.layer, known)
 
     def _call(self, call: ast.Call, known: set[str]) -> None:
-        if call.name in known or call.name in self.e.net.blocks:
+        if call.name in known:
+            return
+        block = self.e.net.blocks.get(call.name)
+        if block is not None:  # a block no instance elaborated (absent under a condition): its names
+            if call.name not in self.visited:
+                self.visited.add(call.name)
+                self.body(block.body, {p.name for p in block.params} | {"in"})
             return
         op = lookup(call.name)
         if op is None:

@@ -160,3 +160,19 @@ def test_a_case_past_its_budget_is_a_hang(workspace: Workspace) -> None:
     r = run_case(case, workspace, build=False, check_budget=0.01)
     assert r.cls == "hang"
     assert r.signature.startswith("hang:nesting")
+
+
+def test_names_in_a_block_used_only_under_a_false_condition_are_checked(tmp_path: Path) -> None:
+    """Found by `make fuzz` (seed 3, cases 3-26887 and 3-3047's kind): a block that no instance
+    elaborates still has its names checked, so `check` and `build` agree."""
+    import archc
+    from archc.dsl.diagnostics import ArchcError
+
+    spec = tmp_path / "kw.arch"
+    spec.write_text(
+        "block gate():\n    except = x -> gap -> sigmoid\n    return x * except\n"
+        "block b(use_gate=false):\n    return x -> conv1: conv(8, k=1) -> g: gate if use_gate\n"
+        "network n(use_gate=false):\n    input 8x4x4\n    x -> l1: b(use_gate) -> l2: b(use_gate)\n"
+    )
+    with pytest.raises(ArchcError, match="'except' cannot be a tensor name: a Python keyword"):
+        archc.compile_spec(spec)
