@@ -558,6 +558,8 @@ class InitWriter:
     def __init__(self, writer: Writer):
         self.w = writer
         self.g = writer.graph
+        self._shifting: dict[str, bool] = {}  # sequence path -> may its items shift
+        self._baked: set[str] = set()  # top-level sequences whose counts and conditions are fixed
 
     def lines(self) -> list[str]:
         plans: dict[str, list[str]] = {}  # module reference -> its lines, with "m" for it
@@ -640,9 +642,11 @@ class InitWriter:
             if scope is None or scope.kind == "block":
                 return None
             if scope.kind == "seq":
-                shifting = bool(scope.count is not None and names(scope.count)) or any(
-                    join_path(parent, c) in self.w.elab.conds for c in scope.children
-                )
+                shifting = self._shifting.get(parent)
+                if shifting is None:  # once per sequence, not once per layer in it
+                    shifting = self._shifting[parent] = bool(
+                        scope.count is not None and names(scope.count)
+                    ) or any(join_path(parent, c) in self.w.elab.conds for c in scope.children)
                 if shifting:
                     if k == 1 and len(parts) == 2:
                         return "@"
@@ -664,6 +668,9 @@ class InitWriter:
 
     def bake_sequence(self, top: str) -> None:
         """The layers of this sequence are initialised by position: fix what moves them."""
+        if top in self._baked:
+            return
+        self._baked.add(top)
         for path, scope in self.w.scopes.items():
             if path == top or path.startswith(top + "."):
                 if scope.count is not None:

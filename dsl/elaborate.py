@@ -39,9 +39,9 @@ from archc.dsl.targets import Path, Pattern, Step, classify
 from archc.dsl.values import BlockRef, Evaluator, OpRef, ShapeVal, Value, show, suggest, type_name
 
 #: Documented limits: a spec past them is rejected at once instead of exhausting the machine.
-MAX_LAYERS = 200_000  # primitive layers in one network
-MAX_REPEAT = 100_000  # instances in one repeat
-MAX_WORK = 1_000_000  # elements and repeat instances expanded, layers or not
+MAX_LAYERS = 50_000  # primitive layers in one network
+MAX_REPEAT = 50_000  # instances in one repeat
+MAX_WORK = 150_000  # elements and repeat instances expanded, layers or not
 MAX_BLOCK_DEPTH = 32  # nesting of block calls
 MAX_DIM = 2**31 - 1  # any one dimension of a tensor
 MAX_NUMEL = 2**40  # elements of any one tensor

@@ -26,6 +26,10 @@ from archc.dsl.diagnostics import ArchcError, Diagnostic, Span
 
 #: The largest spec file archc reads, in bytes.
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
+#: The most tokens (names, numbers, operators, brackets, ends of lines) one spec file may hold,
+#: counted as the lexer makes them, so that parsing stops within about two seconds whatever the
+#: file holds (a list of 400,000 numbers took 15 s).  The largest shipped spec has a few thousand.
+MAX_TOKENS = 100_000
 #: The deepest nesting a spec may write: brackets of sequences and lists, operators (each ``+`` of
 #: ``a + b + c`` is one level), ``not``, conditions, calls of functions, indexing, ``.`` and
 #: parenthesised chains.  Far below Python's recursion limit, so that no pass over the tree
@@ -53,6 +57,23 @@ class ArchIndenter(Indenter):
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 4
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        tokens: Iterator[Token] = super().process(_counted(stream))  # type: ignore[no-untyped-call]
+        return tokens
+
+
+class _TooManyTokens(Exception):
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+
+def _counted(stream: Iterator[Token]) -> Iterator[Token]:
+    """The lexer's tokens, refused past :data:`MAX_TOKENS` before the parser sees one more."""
+    for n, token in enumerate(stream, 1):
+        if n > MAX_TOKENS:
+            raise _TooManyTokens(token)
+        yield token
 
 
 @cache
@@ -222,6 +243,17 @@ def _parse_text(text: str, file: str) -> ast.Module:
         tree = _lark().parse(source, start="start")
     except UnexpectedInput as e:
         raise _syntax_error(e, file, text) from None
+    except _TooManyTokens as e:
+        raise ArchcError(
+            [
+                Diagnostic(
+                    Span(file, e.token.line or 1, e.token.column or 1),
+                    f"spec too big: more than {MAX_TOKENS:,} tokens",
+                    "write repeated layers as a repeat (`layer x N`) or a block instead of line by line",
+                )
+            ],
+            {file: text},
+        ) from None
     except DedentError:
         line = _bad_dedent_line(source)
         raise ArchcError(
