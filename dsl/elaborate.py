@@ -1477,6 +1477,46 @@ class StaticCheck:
         for f in flows:
             self._flow(f, set(ctx.vars))
 
+    def labels(self, body: tuple[ast.Stmt, ...]) -> None:
+        """Layer names used twice in a block body or in one sequence, as elaboration reports
+        them.  Only what every instance has counts: an element under a condition, the branches
+        of a conditional value and repeated splices may hold a name once per instance."""
+        used: set[str] = set()
+
+        def flow(v: ast.Value) -> None:
+            if isinstance(v, ast.Flow):
+                flow(v.source)
+                for el in v.chain:
+                    if el.cond is None:
+                        element(el, used, "layer name '{}' is already used in this block")
+            elif isinstance(v, ast.Merge):
+                for o in v.operands:
+                    flow(o)
+
+        def element(el: ast.Element, scope: set[str], message: str) -> None:
+            if el.label is not None and not identifier_problem(el.label):
+                if el.label in scope:
+                    self.e.sink.error(
+                        el.label_span or el.span, message.format(el.label), "give each layer its own name"
+                    )
+                scope.add(el.label)
+            if isinstance(el.layer, ast.Seq) and not el.splice:
+                items(el.layer.items, set())
+
+        def items(seq: tuple[ast.Element, ...], scope: set[str]) -> None:
+            for item in seq:
+                if item.cond is not None:
+                    continue
+                if item.splice and isinstance(item.layer, ast.Seq):
+                    if item.repeat is None:
+                        items(item.layer.items, scope)
+                elif item.repeat is None or item.label is not None:
+                    element(item, scope, "'{}' cannot be a layer name: already used in this sequence")
+
+        for stmt in body:
+            if isinstance(stmt, ast.Assign | ast.Return | ast.FlowStmt):
+                flow(stmt.value)
+
     def element(self, el: ast.Element, ctx: _Ctx) -> None:
         self._element(el, set(ctx.vars))
 
@@ -1516,6 +1556,7 @@ class StaticCheck:
             if call.name not in self.visited:
                 self.visited.add(call.name)
                 self.body(block.body, {p.name for p in block.params} | {"in"})
+                self.labels(block.body)
             return
         op = lookup(call.name)
         if op is None:

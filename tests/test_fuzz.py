@@ -176,3 +176,47 @@ def test_names_in_a_block_used_only_under_a_false_condition_are_checked(tmp_path
     )
     with pytest.raises(ArchcError, match="'except' cannot be a tensor name: a Python keyword"):
         archc.compile_spec(spec)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("x -> a: relu -> a: gap", "layer name 'a' is already used in this block"),
+        (
+            "x -> a: relu -> s: [b: relu, *[b: gap]]",
+            "'b' cannot be a layer name: already used in this sequence",
+        ),
+    ],
+)
+def test_a_layer_name_used_twice_in_a_block_no_instance_elaborates_is_refused_by_check(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    """Found by `make fuzz` (seed 3, case 3-3047): the duplicate was refused by `build` only."""
+    import archc
+    from archc.dsl.diagnostics import ArchcError
+
+    spec = tmp_path / "dup.arch"
+    spec.write_text(
+        f"block gate():\n    return {body}\n"
+        "block b(use_gate=false):\n    return x -> conv1: conv(8, k=1) -> g: gate if use_gate\n"
+        "network n(use_gate=false):\n    input 8x4x4\n    x -> l1: b(use_gate) -> l2: b(use_gate)\n"
+    )
+    with pytest.raises(ArchcError, match=message) as info:
+        archc.compile_spec(spec)
+    assert info.value.diagnostics[0].span.line == 2
+
+
+def test_names_that_differ_per_instance_in_an_absent_block_are_not_refused(tmp_path: Path) -> None:
+    """What only some instances hold (conditional elements, the branches of a conditional
+    value) may use one name twice: the check of an absent block refuses none of it."""
+    import archc
+
+    spec = tmp_path / "ok.arch"
+    spec.write_text(
+        "block gate(c=true):\n"
+        "    return x -> a: relu if c -> a: gap if not c -> s: [b: relu if c, b: gap if not c]\n"
+        "block b(use_gate=false):\n    return x -> conv1: conv(8, k=1) -> g: gate if use_gate\n"
+        "network n(use_gate=false):\n    input 8x4x4\n    x -> l1: b(use_gate) -> l2: b(use_gate)\n"
+    )
+    archc.compile_spec(spec)
+    assert archc.load(spec, use_gate=True).graph.has_node("l2.g.s.b")
