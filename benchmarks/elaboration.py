@@ -7,9 +7,13 @@ so that it shows how the passes grow, not where they stop.
 Times are CPU seconds of this process (``time.process_time``), the best of ``--rounds`` rounds,
 the sizes interleaved within a round: on a shared machine wall-clock time measures the other
 processes more than archc.  Parsing is timed apart from elaboration (resolve is negligible).
-``--gc`` runs with Python's cyclic collector as it is by default, to show what pausing it buys.
+By default the process runs as ``archc check`` does: Python's cyclic garbage collector frozen and
+off (a command that compiles one spec and exits).  ``--library`` leaves it on, as a long-lived
+process using ``archc`` as a library has it: parsing and elaboration pause it, and the collection
+it then runs over the new objects is counted.  ``--gc`` keeps it running throughout, as archc ran
+before it paused it, to show what pausing buys.
 
-    python benchmarks/elaboration.py [--rounds 3] [--sizes 1000 10000 100000] [--gc]
+    python benchmarks/elaboration.py [--rounds 3] [--sizes 1000 10000 100000] [--library | --gc]
 """
 
 from __future__ import annotations
@@ -63,10 +67,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     ap.add_argument("--gc", action="store_true", help="leave the cyclic garbage collector running")
+    ap.add_argument("--library", action="store_true", help="the collector on, paused as archc pauses it")
     ap.add_argument("--no-limit", action="store_true", help="skip the runs to the limits")
     args = ap.parse_args()
-    if args.gc:
+    if args.gc or args.library:
         gc.enable()
+    else:  # as `archc check` runs (archc.cli.check._short_lived)
+        gc.freeze()
+        gc.disable()
     best: dict[tuple[str, int], tuple[float, float]] = {}
     limits = (parser.MAX_TOKENS, elaboration.MAX_LAYERS, elaboration.MAX_REPEAT, elaboration.MAX_WORK)
     parser.MAX_TOKENS = elaboration.MAX_LAYERS = elaboration.MAX_REPEAT = elaboration.MAX_WORK = 10**7
@@ -79,7 +87,10 @@ def main() -> None:
                 old = best.get((shape, n), (float("inf"), float("inf")))
                 best[shape, n] = (min(old[0], parse), min(old[1], elab))
                 gc.collect()
-    print(f"CPU seconds, best of {args.rounds} ({'collector running' if args.gc else 'collector paused'})")
+    mode = "as archc check: collector off"
+    if args.gc or args.library:
+        mode = "collector running" if args.gc else "as a library: collector paused"
+    print(f"CPU seconds, best of {args.rounds} ({mode})")
     print(f"{'shape':8} {'layers':>8} {'parse':>8} {'growth':>7} {'elaborate':>10} {'growth':>7}")
     worst = 0.0
     for shape in SHAPES:
