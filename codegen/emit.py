@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -37,8 +37,9 @@ from archc.dsl.diagnostics import NOWHERE, ArchcError
 from archc.dsl.elaborate import Elaborator, Retry, Scope, Unit, format_pattern
 from archc.dsl.initializers import INITIALIZERS, bias_code
 from archc.dsl.names import join_path
-from archc.dsl.ops import REGISTRY, Ctor, Dim, Emission, fmt
+from archc.dsl.ops import REGISTRY, Ctor, Emission, fmt
 from archc.dsl.ops.base import ChannelsLast, like
+from archc.dsl.ops.factory import factory_form, op_factory
 from archc.dsl.symbolic import SymBool, SymInt, bake, code, concrete, names, symbol, tracking_baked
 from archc.dsl.values import BlockRef, Evaluator, OpRef, ShapeVal, show
 
@@ -88,52 +89,6 @@ def annotation(v: Any) -> str:
         inner = {annotation(x) for x in v}
         return f"Sequence[{inner.pop() if len(inner) == 1 else 'Any'}]"
     return "Any"
-
-
-def factory_form(op_name: str, em: Emission) -> tuple[str, list[str], list[str]] | None:
-    """An emission as a factory: (the callable, partial's arguments, the call's arguments).
-    ``nn.GroupNorm(32, Dim(c))`` is ``partial(nn.GroupNorm, 32)`` called with ``c``.  None when
-    the op's constructor cannot be split that way."""
-    ctor = em.module
-    if not isinstance(ctor, Ctor) or em.call != "{m}({x})":
-        return None
-    fixed: list[str] = []
-    dims: list[str] = []
-    for a in ctor.args:
-        if isinstance(a, Dim):
-            dims.append(code(a.value))
-        elif dims:
-            return None  # an op argument after an input size: partial cannot put it there
-        else:
-            fixed.append(code(a))
-    fixed += [f"{k}={code(v)}" for k, v in ctor.kwargs if v is not None and k != "inplace"]
-    return ctor.callee, fixed, dims
-
-
-def op_factory(v: OpRef) -> str:
-    """The default-value code of an op passed as a value: ``nn.ReLU``, ``partial(nn.GroupNorm, 32)``."""
-    op = REGISTRY[v.op]
-    args = _bind_defaults(v)
-    rank = max(op.ranks)
-    shape = tuple(SymInt(8, f"d{i}") for i in range(rank))
-    form = factory_form(op.name, op.emit(args, [shape], shape))
-    if form is None:
-        raise ArchcError.at(NOWHERE, f"the op '{v.op}' cannot be passed as a value", "use it as a layer")
-    callee, fixed, _ = form
-    return f"partial({callee}, {', '.join(fixed)})" if fixed else callee
-
-
-def _bind_defaults(v: OpRef) -> dict[str, Any]:
-    op = REGISTRY[v.op]
-    specs = {s.name: s for s in op.args} | {a: s for s in op.args for a in s.aliases}
-    out = {s.name: s.default for s in op.args}
-    for i, (k, value) in enumerate(v.args):
-        spec = op.args[i] if k is None else specs[k]
-        out[spec.name] = value
-    for name, spec in ((s.name, s) for s in op.args):
-        if spec.kind.endswith("_pair") and isinstance(out[name], list):
-            out[name] = tuple(out[name]) if len(out[name]) == 2 else out[name][0]
-    return out
 
 
 def value_code(v: Any) -> str:
@@ -242,6 +197,8 @@ class Writer:
         self.helpers: set[str] = set()
         self.imports: set[str] = set()
         self.attrs: set[str] = set(self.scopes[""].children)
+        #: Whether elaborating this unit decided a condition not yet fixed (the round is redone).
+        self.undecided: Callable[[], bool] = lambda: False
         self.cond_attrs: dict[int, str] = {}
         self.checks: list[str] = []  # requirement checks at the top of forward
         self.init_extra: list[str] = []  # attributes those checks read
@@ -318,13 +275,35 @@ class Writer:
             return self.block_call(scope)
         return self.seq_code(scope)
 
+    def absent_condition(self, path: str) -> SymBool | None:
+        """The condition, false at this unit's values, under which ``path`` (or a module
+        holding it) is kept; None when it is there unconditionally."""
+        parts = path.split(".")
+        for k in range(len(parts), 0, -1):
+            cond = self.elab.conds.get(".".join(parts[:k]))
+            if isinstance(cond, SymBool) and not cond.value:
+                return cond
+        return None
+
     def _with_helpers(self, text: str, em: Emission) -> str:
         """``text``, noting the helper classes it constructs."""
         self.helpers.update(h for h in em.helpers if re.search(rf"\b{h}\(", text))
         return text
 
     def block_call(self, scope: Scope) -> str:
-        cls = self.e.class_for(scope)
+        try:
+            cls = self.e.class_for(scope)
+        except ArchcError:
+            # kept under a condition false at these values, the instance need not make sense
+            # here (`se(max(1e-320, r * c)) if r > 0` at r=0): decide the condition for this
+            # class, as a layer that does not fit where it is absent decides it
+            if self.undecided():  # a condition decided while elaborating: this round is redone
+                raise Retry() from None
+            cond = self.absent_condition(scope.path)
+            if cond is None:
+                raise
+            bake(cond)
+            raise Retry() from None
         assert scope.in_shape is not None
         args = [code(scope.in_shape[i]) for _, i in cls.signature.dims]
         for p in cls.signature.params:
@@ -707,8 +686,21 @@ class _Forward:
         for path in self.edited(self.u.elab.pre):  # layers an edit inserted at the input
             expr, comment = self.apply(path, "x")
             self.lines.append(f"x = {expr}" + (f"  # {comment}" if comment else ""))
+        # the output is what the analysis takes: the first `return`, else the last chain that
+        # is no assignment; assignments after it are computed (their layers exist) and unread
+        returns = [i for i, s in enumerate(body) if isinstance(s, ast.Return)]
+        flows = [i for i, s in enumerate(body) if not isinstance(s, ast.Assign)]
+        output = returns[0] if returns else flows[-1] if flows else len(body) - 1
+        if output < len(body) - 1:  # the input x is still read after it: keep the output apart
+            assigned = {s.name for s in body if isinstance(s, ast.Assign)}
+            out = "out" if "out" not in assigned else self.temp()
+        after: list[str] = []
         for i, stmt in enumerate(body):
-            last = i == len(body) - 1
+            last = i == output
+            if i > output:  # assignments after the output: computed, then the output returned
+                if isinstance(stmt, ast.Assign):
+                    self.statement(stmt.value, stmt.name)
+                continue
             if isinstance(stmt, ast.Assign):
                 self.statement(stmt.value, stmt.name)
                 continue
@@ -726,6 +718,9 @@ class _Forward:
                     expr, comment = self.apply(path, result)
                     self.lines.append(f"{out} = {expr}" + (f"  # {comment}" if comment else ""))
                     result = out
+                if output < len(body) - 1:
+                    after.append(f"return {result}")
+                    continue
                 final = self.lines[-1] if self.lines else ""
                 ends = self.lines[-4:]
                 if final.startswith(f"{result} = ") and "  # " not in final:
@@ -741,7 +736,7 @@ class _Forward:
                 else:
                     self.lines.append(f"return {result}")
                 break
-        return self.lines
+        return _drop_unread(self.lines + after, {s.name for s in body if isinstance(s, ast.Assign)})
 
     def steps(self, chain: tuple[ast.Element, ...]) -> list[str]:
         """The layers a chain applies; a layer decided absent for this unit has none."""
@@ -860,6 +855,21 @@ class _Forward:
         return "(B, " + ", ".join(str(int(d)) for d in shape) + ")"
 
 
+def _drop_unread(lines: list[str], names: set[str]) -> list[str]:
+    """A tensor the spec names and nothing reads afterwards (an assignment after the output,
+    or one no later statement uses) is computed without being kept: ``self.s2(x)``, not
+    ``b = self.s2(x)``, which a linter reports as an unused variable."""
+    for name in names:
+        prefix = f"{name} = "
+        last = max((i for i, line in enumerate(lines) if line.startswith(prefix)), default=None)
+        if last is None or any(re.search(rf"\b{re.escape(name)}\b", line) for line in lines[last + 1 :]):
+            continue
+        if any(line.startswith(" ") and line.lstrip().startswith(prefix) for line in lines[last + 1 :]):
+            continue  # also assigned in a later branch: left as it is
+        lines[last] = lines[last][len(prefix) :]
+    return lines
+
+
 def _bake_written(call: str, values: list[Any]) -> None:
     """An op written inline in ``forward`` cannot read the constructor's arguments: a symbolic
     value its code writes (``x[:, k]``) is fixed to the instance's value instead."""
@@ -949,6 +959,7 @@ class Emitter:
                     )
                     graph = elab.run()
                     writer = Writer(self, elab, graph, body)
+                    writer.undecided = lambda baked=baked, fixed=fixed: bool(baked - fixed)  # type: ignore[misc]
                     writer.write()
                 except Retry:
                     writer = None

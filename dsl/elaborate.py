@@ -32,11 +32,14 @@ from archc.dsl.initializers import INITIALIZERS, PRESETS, WORDS, Initializer
 from archc.dsl.names import identifier_problem, join_path
 from archc.dsl.ops import ALIASES, REGISTRY, REQUIRED, ArgSpec, Op, OpError, Shape, fmt, lookup
 from archc.dsl.ops.base import ChannelsLast, like
+from archc.dsl.ops.factory import value_problem
 from archc.dsl.parser import paused_gc
 from archc.dsl.resolve import Network, labels
 from archc.dsl.symbolic import SymBool, bake, code, compare, concrete
 from archc.dsl.targets import Path, Pattern, Step, classify
 from archc.dsl.values import BlockRef, Evaluator, OpRef, ShapeVal, Value, show, suggest, type_name
+
+_OP_VALUE_HINT = "use it as a layer, or pass what varies (a width, a kernel size) as a number"
 
 #: Documented limits: a spec past them is rejected at once instead of exhausting the machine.
 MAX_LAYERS = 50_000  # primitive layers in one network
@@ -503,6 +506,13 @@ class Elaborator:
         block = net.blocks[unit.block] if unit is not None and unit.block is not None else None
         body = block.body if block is not None else net.body
         params: dict[str, Value] = dict(unit.params if unit is not None else net.params)
+        for name, v in params.items():  # an op as a parameter: the class's argument needs a factory
+            if isinstance(v, OpRef) and (problem := value_problem(v)):
+                raise ArchcError.at(
+                    net.param_spans.get(name, net.span),
+                    f"'{name}': the op '{v.op}' cannot be passed as a value: {problem}",
+                    _OP_VALUE_HINT,
+                )
         root = Scope(
             "", "network", block.name if block else net.name, dict(params), net.span, in_shape=input_shape
         )
@@ -743,8 +753,12 @@ class Elaborator:
                 StaticCheck(self).element(el, ctx)
                 return Tensor(t.node, None, t.depth)
             if not isinstance(cond, SymBool) and not cond:
-                # absent here, but still a spec that must make sense: its names are checked
+                # absent here, but still a spec that must make sense: its names are checked,
+                # and its name is taken (present for other values, it would be, and the
+                # emitted class holds it for every value)
                 StaticCheck(self).element(el, ctx)
+                if el.label is not None and not identifier_problem(el.label):
+                    self._label(el, ctx)
                 return t
         name = self._label(el, ctx, peek=True)
         if name is None:
@@ -903,6 +917,15 @@ class Elaborator:
                     # a repeated part, or numbering that edits may name: decided here
                     cond = bool(cond)
                 if not isinstance(cond, SymBool) and not cond:
+                    StaticCheck(self).element(item, ctx)  # absent, but its names are checked
+                    if item.label is not None and not item.splice:  # and its name is taken
+                        if item.label in used and not identifier_problem(item.label):
+                            self.sink.error(
+                                item.label_span or item.span,
+                                f"'{item.label}' cannot be a layer name: already used in this sequence",
+                            )
+                            return Tensor(t.node, None, t.depth)
+                        used.add(item.label)
                     continue
             splice = item.splice
             if item.repeat is not None and item.label is None:
@@ -1315,6 +1338,13 @@ class Elaborator:
                     where, f"{block.name}: '{p.name}' cannot be a shape", "pass in.c, in.h or in.w"
                 )
                 return None
+            if isinstance(v, OpRef) and (problem := value_problem(v)):
+                self.sink.error(
+                    where,
+                    f"{block.name}: the op '{v.op}' cannot be passed as a value: {problem}",
+                    _OP_VALUE_HINT,
+                )
+                return None
             env[p.name] = v
         return env
 
@@ -1477,18 +1507,44 @@ class StaticCheck:
         for f in flows:
             self._flow(f, set(ctx.vars))
 
+    def tensors(self, body: tuple[ast.Stmt, ...], params: set[str]) -> None:
+        """Tensor names a block body reads before (or without) defining them, as elaboration
+        reports them."""
+        defined = {"x"}
+
+        def flow(v: ast.Value) -> None:
+            if isinstance(v, ast.Var):
+                if v.name not in defined:
+                    hint = suggest(v.name, defined)
+                    if v.name in params:
+                        hint = f"'{v.name}' is a parameter, not a tensor"
+                    self.e.sink.error(v.span, f"undefined name '{v.name}'", hint)
+            elif isinstance(v, ast.Flow):
+                flow(v.source)
+            elif isinstance(v, ast.Merge):
+                for o in v.operands:
+                    flow(o)
+            elif isinstance(v, ast.Choice):
+                flow(v.then)
+                flow(v.other)
+
+        for stmt in body:
+            if isinstance(stmt, ast.Assign | ast.Return | ast.FlowStmt):
+                flow(stmt.value)
+                if isinstance(stmt, ast.Assign):
+                    defined.add(stmt.name)
+
     def labels(self, body: tuple[ast.Stmt, ...]) -> None:
         """Layer names used twice in a block body or in one sequence, as elaboration reports
-        them.  Only what every instance has counts: an element under a condition, the branches
-        of a conditional value and repeated splices may hold a name once per instance."""
+        them (an element under a condition takes its name whether it is there or not).  The
+        branches of a conditional value and repeated splices are not looked into."""
         used: set[str] = set()
 
         def flow(v: ast.Value) -> None:
             if isinstance(v, ast.Flow):
                 flow(v.source)
                 for el in v.chain:
-                    if el.cond is None:
-                        element(el, used, "layer name '{}' is already used in this block")
+                    element(el, used, "layer name '{}' is already used in this block")
             elif isinstance(v, ast.Merge):
                 for o in v.operands:
                     flow(o)
@@ -1505,8 +1561,6 @@ class StaticCheck:
 
         def items(seq: tuple[ast.Element, ...], scope: set[str]) -> None:
             for item in seq:
-                if item.cond is not None:
-                    continue
                 if item.splice and isinstance(item.layer, ast.Seq):
                     if item.repeat is None:
                         items(item.layer.items, scope)
@@ -1557,6 +1611,7 @@ class StaticCheck:
                 self.visited.add(call.name)
                 self.body(block.body, {p.name for p in block.params} | {"in"})
                 self.labels(block.body)
+                self.tensors(block.body, {p.name for p in block.params})
             return
         op = lookup(call.name)
         if op is None:

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fuzz.corpus import corpus
 from fuzz.mutate import COSTS, KINDS, Case, canary_name, make_case, payloads
 from fuzz.runner import Workspace, import_canaries, run_case
+
+from archc.dsl.compiler import compile_program
+from archc.dsl.loader import load_text
 
 SEED = 2026
 # The first 32 cases of the seed whose source builds in under 0.3 s (the slice stays a few seconds).
@@ -206,17 +210,126 @@ def test_a_layer_name_used_twice_in_a_block_no_instance_elaborates_is_refused_by
     assert info.value.diagnostics[0].span.line == 2
 
 
-def test_names_that_differ_per_instance_in_an_absent_block_are_not_refused(tmp_path: Path) -> None:
-    """What only some instances hold (conditional elements, the branches of a conditional
-    value) may use one name twice: the check of an absent block refuses none of it."""
-    import archc
+# ------------------------------------------------------------------ found by make fuzz, seed 4
 
-    spec = tmp_path / "ok.arch"
-    spec.write_text(
-        "block gate(c=true):\n"
-        "    return x -> a: relu if c -> a: gap if not c -> s: [b: relu if c, b: gap if not c]\n"
+
+def _check_refuses(text: str, message: str, line: int, tmp_path: Path) -> None:
+    import archc
+    from archc.dsl.diagnostics import ArchcError
+
+    spec = tmp_path / "f.arch"
+    spec.write_text(text)
+    with pytest.raises(ArchcError, match=message) as info:
+        archc.compile_spec(spec)
+    assert info.value.diagnostics[0].span.line == line
+
+
+def _builds_as_analysed(text: str, tmp_path: Path, name: str = "f.arch") -> Any:
+    import archc
+    from archc.validate import validate
+
+    spec = tmp_path / name
+    spec.write_text(text)
+    c = archc.compile_spec(spec)
+    report = validate(c, variants=2)
+    assert report.ok, report.differences
+    return c
+
+
+def test_an_undefined_tensor_in_a_block_no_instance_elaborates_is_refused_by_check(tmp_path: Path) -> None:
+    """Case 4-15982: `return x * except` in a block used only under a false condition."""
+    _check_refuses(
+        "block gate():\n    return x * except\n"
         "block b(use_gate=false):\n    return x -> conv1: conv(8, k=1) -> g: gate if use_gate\n"
-        "network n(use_gate=false):\n    input 8x4x4\n    x -> l1: b(use_gate) -> l2: b(use_gate)\n"
+        "network n(use_gate=false):\n    input 8x4x4\n    x -> l1: b(use_gate) -> l2: b(use_gate)\n",
+        "undefined name 'except'",
+        2,
+        tmp_path,
     )
-    archc.compile_spec(spec)
-    assert archc.load(spec, use_gate=True).graph.has_node("l2.g.s.b")
+
+
+def test_an_assignment_after_the_output_keeps_the_output(tmp_path: Path) -> None:
+    """Case 4-10028: `b = x -> ...` after the network's last chain; the emitted forward
+    returned nothing (the analysis' output is the last chain)."""
+    from archc.codegen.emit import emit
+
+    c = _builds_as_analysed(
+        "block unit(c):\n    return x -> conv(c, k=1) -> relu\n\n"
+        "network n():\n    input 8x6x6\n    x -> layers: [unit(8), unit(8)] -> gap\n"
+        "    b = x -> s2: [slice(4, 8)]\n",
+        tmp_path,
+    )
+    assert c.output_shape == (8, 1, 1)
+    forward = emit(c).split("def forward(self, x: torch.Tensor) -> torch.Tensor:")[-1].split("\n\n")[0]
+    assert forward.splitlines()[-2:] == ["        self.s2(x)  # (B, 4, 6, 6)", "        return out"]
+
+
+def test_a_module_that_returns_no_tensor_is_a_difference() -> None:
+    import torch
+
+    from archc.validate import compare
+
+    class Nothing(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> None:
+            return None
+
+    c = compile_program(load_text("network n():\n    input 8\n    x -> relu\n"))
+    assert compare(c, Nothing(), "nothing") == ["nothing: forward returned NoneType, not a tensor"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            "block b(t):\n    return x -> body: [[conv(8, k=1), bn] if t != 1, conv(8, k=1)]\n"
+            "network n():\n    input 8x4x4\n    x -> l1: b(1) -> l2: b(conv)\n",
+            5,
+        ),
+        ("network n(t=conv):\n    input 8x4x4\n    x -> conv(8, k=1) -> relu if t != 1\n", 1),
+    ],
+)
+def test_an_op_with_no_factory_is_no_value(tmp_path: Path, text: str, line: int) -> None:
+    """Case 4-17291: `b(conv)` passed check; build could not write `conv` as a value."""
+    _check_refuses(text, "the op 'conv' cannot be passed as a value", line, tmp_path)
+
+
+def test_a_block_kept_under_a_false_condition_need_not_make_sense_there(tmp_path: Path) -> None:
+    """Case 4-25927: RegNet's SE width written `max(1e-320, ...)`: at se_ratio=0 the SE is absent
+    and its width is no integer; build refused what check accepted. The class is now built for
+    se_ratio=0 (the condition decided), equal to the analysis."""
+    from archc.codegen.emit import emit
+
+    c = _builds_as_analysed(
+        "block s(w):\n    return x -> conv(w, k=1)\n"
+        "block b(r=0):\n    return x -> f: [conv(8, k=1), s(max(1e-320, r * 8)) if r > 0, relu]\n"
+        "network n(r=0):\n    input 8x4x4\n    x -> l1: b(r)\n",
+        tmp_path,
+    )
+    assert "Built for r=0." in emit(c)
+
+
+def test_a_layer_name_under_a_false_condition_is_taken(tmp_path: Path) -> None:
+    """Case 4-27525: the same name under a condition in two chains; the class holds both."""
+    body = "    x -> conv(8, k=1) -> g: gate if use_gate\n"
+    _check_refuses(
+        "block gate():\n    return x -> relu\nnetwork n(use_gate=false):\n    input 8x4x4\n" + body * 2,
+        "layer name 'g' is already used in this block",
+        6,
+        tmp_path,
+    )
+    _check_refuses(
+        "network n(c=false):\n    input 8x4x4\n    x -> s: [a: relu if c, a: gap if c]\n",
+        "'a' cannot be a layer name: already used in this sequence",
+        3,
+        tmp_path,
+    )
+
+
+def test_a_reserved_name_under_a_false_condition_in_a_sequence_is_refused(tmp_path: Path) -> None:
+    """Case 4-31353: RegNet's SE item named `x`, absent at se_ratio=0."""
+    _check_refuses(
+        "network n(c=false):\n    input 8x4x4\n    x -> s: [relu, x: gap if c]\n",
+        "'x' cannot be a layer name: reserved by the emitted code",
+        3,
+        tmp_path,
+    )

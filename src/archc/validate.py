@@ -84,7 +84,9 @@ def compare(c: Compiled, model: torch.nn.Module, where: str) -> list[str]:
     except Exception as e:  # a module that does not run is a finding, whatever it raises
         out.append(f"{where}: forward failed: {type(e).__name__}: {str(e)[:200]}")
         return out
-    if tuple(y.shape) != (2, *c.output_shape):
+    if not isinstance(y, torch.Tensor):
+        out.append(f"{where}: forward returned {type(y).__name__}, not a tensor")
+    elif tuple(y.shape) != (2, *c.output_shape):
         out.append(f"{where}: output {tuple(y.shape)[1:]}, the analysis says {c.output_shape}")
     return out
 
