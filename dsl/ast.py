@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from archc.dsl.diagnostics import Span
@@ -349,3 +350,19 @@ class Module:
     uses: list[Use] = field(default_factory=list)
     blocks: list[BlockDef] = field(default_factory=list)
     networks: list[NetworkDef] = field(default_factory=list)
+
+
+def flow_parts(v: Value) -> Iterator[Var | Element]:
+    """The tensor names a value reads and the elements of its chains, in source order (both
+    branches of a conditional value; the elements are not looked into)."""
+    if isinstance(v, Var):
+        yield v
+    elif isinstance(v, Flow):
+        yield from flow_parts(v.source)
+        yield from v.chain
+    elif isinstance(v, Merge):
+        for o in v.operands:
+            yield from flow_parts(o)
+    elif isinstance(v, Choice):
+        yield from flow_parts(v.then)
+        yield from flow_parts(v.other)

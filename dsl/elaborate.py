@@ -1512,25 +1512,14 @@ class StaticCheck:
         reports them."""
         defined = {"x"}
 
-        def flow(v: ast.Value) -> None:
-            if isinstance(v, ast.Var):
-                if v.name not in defined:
-                    hint = suggest(v.name, defined)
-                    if v.name in params:
-                        hint = f"'{v.name}' is a parameter, not a tensor"
-                    self.e.sink.error(v.span, f"undefined name '{v.name}'", hint)
-            elif isinstance(v, ast.Flow):
-                flow(v.source)
-            elif isinstance(v, ast.Merge):
-                for o in v.operands:
-                    flow(o)
-            elif isinstance(v, ast.Choice):
-                flow(v.then)
-                flow(v.other)
-
         for stmt in body:
             if isinstance(stmt, ast.Assign | ast.Return | ast.FlowStmt):
-                flow(stmt.value)
+                for v in ast.flow_parts(stmt.value):
+                    if isinstance(v, ast.Var) and v.name not in defined:
+                        hint = suggest(v.name, defined)
+                        if v.name in params:
+                            hint = f"'{v.name}' is a parameter, not a tensor"
+                        self.e.sink.error(v.span, f"undefined name '{v.name}'", hint)
                 if isinstance(stmt, ast.Assign):
                     defined.add(stmt.name)
 
@@ -1578,16 +1567,9 @@ class StaticCheck:
         self._call(call, set(ctx.vars))
 
     def _flow(self, v: ast.Value, known: set[str]) -> None:
-        if isinstance(v, ast.Flow):
-            self._flow(v.source, known)
-            for el in v.chain:
-                self._element(el, known)
-        elif isinstance(v, ast.Merge):
-            for o in v.operands:
-                self._flow(o, known)
-        elif isinstance(v, ast.Choice):
-            self._flow(v.then, known)
-            self._flow(v.other, known)
+        for part in ast.flow_parts(v):
+            if isinstance(part, ast.Element):
+                self._element(part, known)
 
     def _element(self, el: ast.Element, known: set[str]) -> None:
         if el.label is not None and (problem := identifier_problem(el.label)):

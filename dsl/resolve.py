@@ -236,16 +236,9 @@ def labels(body: tuple[ast.Stmt, ...]) -> list[str]:
     out: list[str] = []
 
     def walk_flow(v: ast.Value) -> None:
-        if isinstance(v, ast.Flow):
-            walk_flow(v.source)
-            for el in v.chain:
-                walk_el(el)
-        elif isinstance(v, ast.Merge):
-            for o in v.operands:
-                walk_flow(o)
-        elif isinstance(v, ast.Choice):
-            walk_flow(v.then)
-            walk_flow(v.other)
+        for part in ast.flow_parts(v):
+            if isinstance(part, ast.Element):
+                walk_el(part)
 
     def walk_el(el: ast.Element) -> None:
         if el.label:
