@@ -862,7 +862,8 @@ def _drop_unread(lines: list[str], names: set[str]) -> list[str]:
     for name in names:
         prefix = f"{name} = "
         last = max((i for i, line in enumerate(lines) if line.startswith(prefix)), default=None)
-        if last is None or any(re.search(rf"\b{re.escape(name)}\b", line) for line in lines[last + 1 :]):
+        read = re.compile(rf"(?<![.\w]){re.escape(name)}\b")  # the tensor, not an attribute self.name
+        if last is None or any(read.search(line) for line in lines[last + 1 :]):
             continue
         if any(line.startswith(" ") and line.lstrip().startswith(prefix) for line in lines[last + 1 :]):
             continue  # also assigned in a later branch: left as it is

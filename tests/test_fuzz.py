@@ -333,3 +333,17 @@ def test_a_reserved_name_under_a_false_condition_in_a_sequence_is_refused(tmp_pa
         3,
         tmp_path,
     )
+
+
+def test_an_unread_tensor_named_like_a_layer_is_computed_without_a_name(tmp_path: Path) -> None:
+    """`s2 = x -> b: relu` that nothing reads, beside a layer named `s2`: the emitted forward
+    computes `self.b(x)` without keeping it (an unused variable otherwise: `self.s2` is not it)."""
+    from archc.codegen.emit import emit
+
+    c = _builds_as_analysed(
+        "network n():\n    input 8x6x6\n    s2 = x -> b: relu\n    x -> layers: conv(8, k=1) -> s2: gap\n",
+        tmp_path,
+    )
+    forward = emit(c).split("def forward(self, x: torch.Tensor) -> torch.Tensor:")[-1].split("\n\n")[0]
+    lines = [line.strip() for line in forward.splitlines()[1:]]
+    assert lines == ["self.b(x)", "x = self.layers(x)", "return self.s2(x)"]
