@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ def show(cid: str) -> int:
     import tempfile
     from dataclasses import asdict
 
-    from fuzz.runner import Workspace, run_case
+    from fuzz.runner import entered_workspace, run_case
 
     case = make_case(cid)
     print(f"case {cid}: kind {case.kind}, from {case.source or '(generated)'}, notes {list(case.notes)}")
@@ -46,19 +45,13 @@ def show(cid: str) -> int:
     print("-" * 72)
     print(case.data[:4000].decode("utf-8", "backslashreplace"))
     print("-" * 72)
-    ws = Workspace()
-    cwd = os.getcwd()
-    os.chdir(ws.root)
-    try:
-        with tempfile.TemporaryDirectory() as canary:
-            r = run_case(case, ws, canary_dir=Path(canary), sample=True)
-            print(json.dumps(asdict(r), indent=1))
-            if r.canary_file:
-                from fuzz.runner import import_canaries
+    with entered_workspace() as ws, tempfile.TemporaryDirectory() as canary:
+        r = run_case(case, ws, canary_dir=Path(canary), sample=True)
+        print(json.dumps(asdict(r), indent=1))
+        if r.canary_file:
+            from fuzz.runner import import_canaries
 
-                print("canary import:", import_canaries(Path(canary)))
-    finally:
-        os.chdir(cwd)
+            print("canary import:", import_canaries(Path(canary)))
     return 0
 
 

@@ -41,19 +41,14 @@ from fuzz.translation import ARGS, make_tv_case  # noqa: E402
 def show(cid: str) -> int:
     from dataclasses import asdict
 
-    from fuzz.runner import Workspace
+    from fuzz.runner import entered_workspace
     from fuzz.translation import run_tv
 
     case = make_tv_case(cid)
     print(f"case {cid}: {case.kind} of {case.source}; --set {list(case.sets)}; --network {case.network}")
     print(case.data.decode("utf-8", "backslashreplace"))
-    ws = Workspace()
-    cwd = os.getcwd()
-    os.chdir(ws.root)
-    try:
+    with entered_workspace() as ws:
         print(json.dumps(asdict(run_tv(case, ws)), indent=1))
-    finally:
-        os.chdir(cwd)
     return 0
 
 

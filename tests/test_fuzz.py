@@ -10,7 +10,6 @@ so the test turns red (XPASS) once archc is fixed and the mark can go.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz.corpus import corpus
 from fuzz.mutate import COSTS, KINDS, Case, canary_name, make_case, payloads
-from fuzz.runner import Workspace, import_canaries, run_case
+from fuzz.runner import Workspace, entered_workspace, import_canaries, run_case
 
 from archc.dsl.compiler import compile_program
 from archc.dsl.loader import load_text
@@ -85,13 +84,8 @@ def _found(name: str) -> Case:
 
 @pytest.fixture(scope="module")
 def workspace() -> Iterator[Workspace]:
-    ws = Workspace()
-    cwd = os.getcwd()
-    os.chdir(ws.root)
-    try:
+    with entered_workspace() as ws:
         yield ws
-    finally:
-        os.chdir(cwd)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ today are ``xfail(strict=True)`` with their reproduction.
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz.mutate import COSTS
-from fuzz.runner import Workspace
+from fuzz.runner import Workspace, entered_workspace
 from fuzz.translation import TvMutator, make_tv_case, run_tv, validate_sampled
 
 from archc.dsl.compiler import compile_program
@@ -92,13 +91,8 @@ network n():
 
 @pytest.fixture(scope="module")
 def workspace() -> Iterator[Workspace]:
-    ws = Workspace()
-    cwd = os.getcwd()
-    os.chdir(ws.root)
-    try:
+    with entered_workspace() as ws:
         yield ws
-    finally:
-        os.chdir(cwd)
 
 
 @pytest.mark.parametrize("cid", SLICE)

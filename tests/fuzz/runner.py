@@ -38,6 +38,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,18 @@ def signature(e: BaseException) -> str:
 def fold(message: str) -> str:
     """A message with numbers and quoted names folded, to group alike differences."""
     return re.sub(r"'[^']*'|\d[\d,]*", "#", message)[:160]
+
+
+@contextmanager
+def entered_workspace() -> Iterator[Workspace]:
+    """A fresh :class:`Workspace`, the process's working folder inside it until the block ends."""
+    ws = Workspace()
+    cwd = os.getcwd()
+    os.chdir(ws.root)
+    try:
+        yield ws
+    finally:
+        os.chdir(cwd)
 
 
 class Workspace:
