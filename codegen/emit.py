@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -187,7 +187,15 @@ class ClassCode:
 class Writer:
     """The ``__init__`` and ``forward`` lines of one unit, from its symbolic graph."""
 
-    def __init__(self, emitter: Emitter, elab: Elaborator, graph: nx.DiGraph, body: tuple[ast.Stmt, ...]):
+    def __init__(
+        self,
+        emitter: Emitter,
+        elab: Elaborator,
+        graph: nx.DiGraph,
+        body: tuple[ast.Stmt, ...],
+        decided: set[str] | None = None,
+        fixed: set[str] | None = None,
+    ):
         self.e = emitter
         self.elab = elab
         self.graph = graph
@@ -197,13 +205,12 @@ class Writer:
         self.helpers: set[str] = set()
         self.imports: set[str] = set()
         self.attrs: set[str] = set(self.scopes[""].children)
-        #: Whether elaborating this unit decided a condition not yet fixed (the round is redone).
-        self.undecided: Callable[[], bool] = lambda: False
+        self._decided = decided or set()  # the symbols decided so far in this round (live)
         self.cond_attrs: dict[int, str] = {}
         self.checks: list[str] = []  # requirement checks at the top of forward
         self.init_extra: list[str] = []  # attributes those checks read
         self.init_weights: list[str] = []  # the body of _init_weights, if any
-        self.baked: frozenset[str] = frozenset()  # the symbols fixed to constants in this unit
+        self.baked = frozenset(fixed or ())  # the symbols fixed to constants in this unit
         self.init: list[str] = []
         self.forward: list[str] = []
 
@@ -297,7 +304,7 @@ class Writer:
             # kept under a condition false at these values, the instance need not make sense
             # here (`se(max(1e-320, r * c)) if r > 0` at r=0): decide the condition for this
             # class, as a layer that does not fit where it is absent decides it
-            if self.undecided():  # a condition decided while elaborating: this round is redone
+            if self._decided - self.baked:  # decided while elaborating: this round is redone
                 raise Retry() from None
             cond = self.absent_condition(scope.path)
             if cond is None:
@@ -691,52 +698,46 @@ class _Forward:
         returns = [i for i, s in enumerate(body) if isinstance(s, ast.Return)]
         flows = [i for i, s in enumerate(body) if not isinstance(s, ast.Assign)]
         output = returns[0] if returns else flows[-1] if flows else len(body) - 1
-        if output < len(body) - 1:  # the input x is still read after it: keep the output apart
-            assigned = {s.name for s in body if isinstance(s, ast.Assign)}
+        trailing = body[output + 1 :]
+        assigned = {s.name for s in body if isinstance(s, ast.Assign)}
+        if trailing:  # the input x is still read after the output: keep the output apart
             out = "out" if "out" not in assigned else self.temp()
-        after: list[str] = []
-        for i, stmt in enumerate(body):
-            last = i == output
-            if i > output:  # assignments after the output: computed, then the output returned
-                if isinstance(stmt, ast.Assign):
-                    self.statement(stmt.value, stmt.name)
-                continue
+        result = out
+        for i, stmt in enumerate(body[: output + 1]):
             if isinstance(stmt, ast.Assign):
                 self.statement(stmt.value, stmt.name)
-                continue
-            if not last and not isinstance(stmt, ast.Return):
-                # a flow whose value nothing reads: computed (its layers exist), not kept
+            elif i < output:  # a flow whose value nothing reads: computed (its layers exist), not kept
                 start = len(self.lines)
                 temp = self.temp()
                 self.statement(stmt.value, temp)
                 if len(self.lines) > start and self.lines[-1].startswith(f"{temp} = "):
                     self.lines[-1] = self.lines[-1][len(temp) + 3 :]
-                continue
-            result = self.statement(stmt.value, out)
-            if last or isinstance(stmt, ast.Return):
+            else:
+                result = self.statement(stmt.value, out)
                 for path in self.edited(self.u.elab.post):  # ... and at the output
                     expr, comment = self.apply(path, result)
                     self.lines.append(f"{out} = {expr}" + (f"  # {comment}" if comment else ""))
                     result = out
-                if output < len(body) - 1:
-                    after.append(f"return {result}")
-                    continue
-                final = self.lines[-1] if self.lines else ""
-                ends = self.lines[-4:]
-                if final.startswith(f"{result} = ") and "  # " not in final:
-                    self.lines[-1] = "return " + final[len(result) + 3 :]
-                elif (  # if c: out = a / else: out = b, returned: if c: return a / return b
-                    len(ends) == 4
-                    and ends[0].startswith("if ")
-                    and ends[2] == "else:"
-                    and all(e.startswith(f"    {result} = ") and "  # " not in e for e in ends[1::2])
-                ):
-                    cut = len(result) + 7
-                    self.lines[-3:] = [f"    return {ends[1][cut:]}", f"return {ends[3][cut:]}"]
-                else:
-                    self.lines.append(f"return {result}")
-                break
-        return _drop_unread(self.lines + after, {s.name for s in body if isinstance(s, ast.Assign)})
+        for stmt in trailing:  # all assignments: the output is the last chain that is none
+            assert isinstance(stmt, ast.Assign)
+            self.statement(stmt.value, stmt.name)
+        final = self.lines[-1] if self.lines else ""
+        ends = self.lines[-4:]
+        if trailing:
+            self.lines.append(f"return {result}")
+        elif final.startswith(f"{result} = ") and "  # " not in final:
+            self.lines[-1] = "return " + final[len(result) + 3 :]
+        elif (  # if c: out = a / else: out = b, returned: if c: return a / return b
+            len(ends) == 4
+            and ends[0].startswith("if ")
+            and ends[2] == "else:"
+            and all(e.startswith(f"    {result} = ") and "  # " not in e for e in ends[1::2])
+        ):
+            cut = len(result) + 7
+            self.lines[-3:] = [f"    return {ends[1][cut:]}", f"return {ends[3][cut:]}"]
+        else:
+            self.lines.append(f"return {result}")
+        return _drop_unread(self.lines, assigned)
 
     def steps(self, chain: tuple[ast.Element, ...]) -> list[str]:
         """The layers a chain applies; a layer decided absent for this unit has none."""
@@ -959,14 +960,12 @@ class Emitter:
                         self.net, self.sources, codegen=True, unit=Unit(block, params, shape, steps)
                     )
                     graph = elab.run()
-                    writer = Writer(self, elab, graph, body)
-                    writer.undecided = lambda baked=baked, fixed=fixed: bool(baked - fixed)  # type: ignore[misc]
+                    writer = Writer(self, elab, graph, body, baked, fixed)
                     writer.write()
                 except Retry:
                     writer = None
             new = baked - fixed
             if not new and writer is not None:
-                writer.baked = frozenset(fixed)
                 self.helpers |= writer.helpers
                 self.imports |= writer.imports
                 return writer

@@ -40,6 +40,10 @@ from archc.dsl.targets import Path, Pattern, Step, classify
 from archc.dsl.values import BlockRef, Evaluator, OpRef, ShapeVal, Value, show, suggest, type_name
 
 _OP_VALUE_HINT = "use it as a layer, or pass what varies (a width, a kernel size) as a number"
+#: A layer name used twice in a block's body, and why a name cannot be a sequence item's
+#: (elaboration and the static check of a block no instance elaborates say the same).
+_USED_IN_BLOCK = "layer name '{}' is already used in this block"
+_BAD_ITEM_NAME = "'{}' cannot be a layer name: {}"
 
 #: Documented limits: a spec past them is rejected at once instead of exhausting the machine.
 MAX_LAYERS = 50_000  # primitive layers in one network
@@ -506,7 +510,7 @@ class Elaborator:
         block = net.blocks[unit.block] if unit is not None and unit.block is not None else None
         body = block.body if block is not None else net.body
         params: dict[str, Value] = dict(unit.params if unit is not None else net.params)
-        for name, v in params.items():  # an op as a parameter: the class's argument needs a factory
+        for name, v in params.items() if unit is None else ():  # an op as a parameter needs a factory
             if isinstance(v, OpRef) and (problem := value_problem(v)):
                 raise ArchcError.at(
                     net.param_spans.get(name, net.span),
@@ -845,9 +849,7 @@ class Elaborator:
         if peek:
             return el.label
         if el.label in ctx.used:
-            self.sink.error(
-                span, f"layer name '{el.label}' is already used in this block", "give each layer its own name"
-            )
+            self.sink.error(span, _USED_IN_BLOCK.format(el.label), "give each layer its own name")
             return None
         ctx.used.add(el.label)
         return el.label
@@ -918,14 +920,10 @@ class Elaborator:
                     cond = bool(cond)
                 if not isinstance(cond, SymBool) and not cond:
                     StaticCheck(self).element(item, ctx)  # absent, but its names are checked
-                    if item.label is not None and not item.splice:  # and its name is taken
-                        if item.label in used and not identifier_problem(item.label):
-                            self.sink.error(
-                                item.label_span or item.span,
-                                f"'{item.label}' cannot be a layer name: already used in this sequence",
-                            )
-                            return Tensor(t.node, None, t.depth)
-                        used.add(item.label)
+                    # and its name is taken (a name that is no identifier was reported just now)
+                    named = item.label is not None and not item.splice and not identifier_problem(item.label)
+                    if named and not self._seq_label(item, used):
+                        return Tensor(t.node, None, t.depth)
                     continue
             splice = item.splice
             if item.repeat is not None and item.label is None:
@@ -954,19 +952,24 @@ class Elaborator:
                 assert isinstance(item.layer, ast.Seq)
                 t = self._spliced(item.layer, cond, t, path, ctx, index, used)
                 continue
-            if item.label is not None:
-                problem = identifier_problem(item.label)
-                if problem or item.label in used:
-                    why = problem or "already used in this sequence"
-                    self.sink.error(
-                        item.label_span or item.span, f"'{item.label}' cannot be a layer name: {why}"
-                    )
-                    return Tensor(t.node, None, t.depth)
-                used.add(item.label)
+            if item.label is not None and not self._seq_label(item, used):
+                return Tensor(t.node, None, t.depth)
             name = item.label or str(index[0])
             t = self._seq_child(item, t, path, name, ctx, cond)
             index[0] += 1
         return t
+
+    def _seq_label(self, item: ast.Element, used: set[str]) -> bool:
+        """Take ``item``'s label in its sequence; False (and an error) when it cannot be one."""
+        assert item.label is not None
+        why = identifier_problem(item.label) or (
+            "already used in this sequence" if item.label in used else None
+        )
+        if why:
+            self.sink.error(item.label_span or item.span, _BAD_ITEM_NAME.format(item.label, why))
+            return False
+        used.add(item.label)
+        return True
 
     def _spliced(
         self, seq: ast.Seq, cond: Any, t: Tensor, path: str, ctx: _Ctx, index: list[int], used: set[str]
@@ -1533,7 +1536,7 @@ class StaticCheck:
             if isinstance(v, ast.Flow):
                 flow(v.source)
                 for el in v.chain:
-                    element(el, used, "layer name '{}' is already used in this block")
+                    element(el, used, _USED_IN_BLOCK)
             elif isinstance(v, ast.Merge):
                 for o in v.operands:
                     flow(o)
@@ -1554,7 +1557,7 @@ class StaticCheck:
                     if item.repeat is None:
                         items(item.layer.items, scope)
                 elif item.repeat is None or item.label is not None:
-                    element(item, scope, "'{}' cannot be a layer name: already used in this sequence")
+                    element(item, scope, _BAD_ITEM_NAME.format("{}", "already used in this sequence"))
 
         for stmt in body:
             if isinstance(stmt, ast.Assign | ast.Return | ast.FlowStmt):

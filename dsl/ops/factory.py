@@ -34,15 +34,18 @@ def factory_form(op_name: str, em: Emission) -> tuple[str, list[str], list[str]]
 
 def op_factory(v: OpRef) -> str:
     """The default-value code of an op passed as a value: ``nn.ReLU``, ``partial(nn.GroupNorm, 32)``."""
-    op = REGISTRY[v.op]
-    args = _bind_defaults(v)
-    rank = max(op.ranks)
-    shape = tuple(SymInt(8, f"d{i}") for i in range(rank))
-    form = factory_form(op.name, op.emit(args, [shape], shape))
+    form = _form(v)
     if form is None:  # refused by the analysis (value_problem), so never reached from a spec
         raise ArchcError.at(NOWHERE, f"the op '{v.op}' cannot be passed as a value", "use it as a layer")
     callee, fixed, _ = form
     return f"partial({callee}, {', '.join(fixed)})" if fixed else callee
+
+
+def _form(v: OpRef) -> tuple[str, list[str], list[str]] | None:
+    """:func:`factory_form` of ``v``'s emission for an input of symbolic sizes."""
+    op = REGISTRY[v.op]
+    shape = tuple(SymInt(8, f"d{i}") for i in range(max(op.ranks)))
+    return factory_form(op.name, op.emit(_bind_defaults(v), [shape], shape))
 
 
 def _bind_defaults(v: OpRef) -> dict[str, Any]:
@@ -60,12 +63,8 @@ def _bind_defaults(v: OpRef) -> dict[str, Any]:
 
 def value_problem(v: OpRef) -> str | None:
     """Why ``v`` cannot be passed as a value, or None when it can."""
-    op = REGISTRY[v.op]
     try:
-        args = _bind_defaults(v)
-        rank = max(op.ranks)
-        shape = tuple(SymInt(8, f"d{i}") for i in range(rank))
-        form = factory_form(op.name, op.emit(args, [shape], shape))
+        form = _form(v)
     except Exception:  # an op whose emission needs the arguments a layer gives it
         form = None
     if form is None:
